@@ -1,0 +1,62 @@
+"""Helpers shared by the op families: broadcasting reduction, dim normalisation, dtype promotion."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._backend import xp_of
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` over the axes that broadcasting added or stretched, so it gets ``shape``."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and grad.shape[lead + i] != 1
+    )
+    if axes:
+        grad = grad.sum(axis=axes, keepdims=True)
+    return grad.reshape(shape)
+
+
+def normalize_dim(dim: int, ndim: int, name: str = "dim") -> int:
+    """Turn a possibly negative ``dim`` into an index in [0, ndim); errors name the allowed range."""
+    n = max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{name}={dim} is out of range for a tensor with {ndim} dimensions "
+                         f"(expected {-n} <= {name} < {n})")
+    return dim % n
+
+
+def normalize_dims(dim, ndim: int):
+    """None -> all axes; int or sequence -> sorted tuple of non-negative axes."""
+    if dim is None:
+        return tuple(range(ndim))
+    if isinstance(dim, (list, tuple)):
+        return tuple(sorted(normalize_dim(d, ndim) for d in dim))
+    return (normalize_dim(dim, ndim),)
+
+
+_FLOAT_RANK = {np.dtype(np.float16): 0, np.dtype(np.float32): 1, np.dtype(np.float64): 2}
+
+
+def promote_types(da, db):
+    """PyTorch's promotion for two tensor dtypes: a float beats an int, otherwise the wider one wins."""
+    if da == db:
+        return da
+    fa, fb = da.kind == "f", db.kind == "f"
+    if fa and not fb:
+        return da
+    if fb and not fa:
+        return db
+    if fa and fb:
+        return da if _FLOAT_RANK[da] >= _FLOAT_RANK[db] else db
+    if da.kind == "b":
+        return db
+    if db.kind == "b":
+        return da
+    return np.promote_types(da, db)
+
+
+def zeros_like_shape(ref, shape, dtype=None):
+    return xp_of(ref).zeros(shape, dtype=dtype or ref.dtype)

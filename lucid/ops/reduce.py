@@ -1,0 +1,299 @@
+"""Reductions: sum, mean, var/std, max/min (values and indices), amax/amin, argmax/argmin, logsumexp,
+softmax, log_softmax, norm. ``dim`` may be None (all), an int or a tuple; negative dims count from the end."""
+from __future__ import annotations
+
+import builtins
+from collections import namedtuple
+
+import numpy as np
+
+from .. import _backend
+from .._backend import xp_of
+from .._tensor import Tensor
+from ..autograd.function import Function
+from ._util import normalize_dim, normalize_dims
+
+ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
+
+
+def _expand_grad(g, shape, axes, keepdim):
+    """Broadcast a reduced gradient back over the reduced axes (a read-only view)."""
+    if not keepdim:
+        g = xp_of(g).expand_dims(g, axes) if axes else g
+    return xp_of(g).broadcast_to(g, shape)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.args = (x.shape, axes, keepdim)
+        return x.sum(axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axes, keepdim = ctx.args
+        return _expand_grad(g, shape, axes, keepdim), None, None
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.args = (x.shape, axes, keepdim)
+        count = 1
+        for a in axes:
+            count *= x.shape[a]
+        ctx.count = count
+        return x.mean(axis=axes, keepdims=keepdim) if count else x.sum(axis=axes, keepdims=keepdim) * np.nan
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axes, keepdim = ctx.args
+        return _expand_grad(g / builtins.max(ctx.count, 1), shape, axes, keepdim), None, None
+
+
+class Var(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, correction):
+        n = 1
+        for a in axes:
+            n *= x.shape[a]
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        denom = builtins.max(n - correction, 0)
+        out = (centered * centered).sum(axis=axes, keepdims=keepdim) / (denom if denom else np.nan)
+        ctx.save_for_backward(centered)
+        ctx.args = (axes, keepdim, denom)
+        return out.astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        (centered,) = ctx.saved_tensors
+        axes, keepdim, denom = ctx.args
+        g = g if keepdim else xp_of(g).expand_dims(g, axes)
+        return g * centered * (2.0 / denom if denom else np.nan), None, None, None
+
+
+def _correction(correction, unbiased):
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    return correction
+
+
+def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
+    if dtype is not None:
+        x = x.to(dtype)
+    elif x.data.dtype.kind in "bi" and x.data.dtype != np.int64:
+        x = x.to(_backend.int64)  # PyTorch sums bools and ints as int64
+    return Sum.apply(x, normalize_dims(dim, x.ndim), keepdim)
+
+
+def mean(x, dim=None, keepdim=False):
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"mean() needs a floating point tensor, got dtype {x.dtype}; call .float() first")
+    return Mean.apply(x, normalize_dims(dim, x.ndim), keepdim)
+
+
+def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None):
+    """Variance with Bessel's ``correction`` (1 = sample variance, 0 = population), as torch.var."""
+    return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(correction, unbiased))
+
+
+def std(x, dim=None, keepdim=False, *, correction=1, unbiased=None):
+    return var(x, dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+
+
+# ---------------------------------------------------------------------------------------------------------
+class AMax(Function):
+    """amax/amin over axes; the gradient is shared evenly between tied extrema (PyTorch's rule)."""
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim, is_max):
+        out = x.max(axis=axes, keepdims=True) if is_max else x.min(axis=axes, keepdims=True)
+        mask = x == out
+        ctx.save_for_backward(mask)
+        ctx.args = (axes, keepdim)
+        return out if keepdim else out.reshape([s for i, s in enumerate(out.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        axes, keepdim = ctx.args
+        g = g if keepdim else xp_of(g).expand_dims(g, axes)
+        count = mask.sum(axis=axes, keepdims=True)
+        return g * mask / count.astype(g.dtype), None, None, None
+
+
+class MaxDim(Function):
+    """max/min along one dim; the gradient goes to the returned index only."""
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim, indices):
+        xp = xp_of(x)
+        idx = xp.expand_dims(indices, dim)
+        out = xp.take_along_axis(x, idx, axis=dim)
+        ctx.args = (x.shape, dim, keepdim, idx)
+        return out if keepdim else out.squeeze(dim)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, dim, keepdim, idx = ctx.args
+        xp = xp_of(g)
+        gx = xp.zeros(shape, dtype=g.dtype)
+        xp.put_along_axis(gx, idx, g if keepdim else xp.expand_dims(g, dim), axis=dim)
+        return gx, None, None, None
+
+
+def _check_nonempty(x, op, dim):
+    if x.data.size == 0 and (dim is None or x.shape[dim] == 0):
+        raise IndexError(f"{op}(): expected a non-empty tensor (got shape {tuple(x.shape)}, dim={dim})")
+
+
+def _max_or_min(x, dim, keepdim, is_max):
+    name = "max" if is_max else "min"
+    if dim is None:
+        _check_nonempty(x, name, None)
+        return AMax.apply(x, tuple(range(x.ndim)), False, is_max)
+    d = normalize_dim(dim, x.ndim)
+    _check_nonempty(x, name, d)
+    src = x if x.ndim else x.reshape(1)
+    indices = src.data.argmax(axis=d) if is_max else src.data.argmin(axis=d)
+    values = MaxDim.apply(src, d, keepdim, indices)
+    if keepdim:
+        indices = xp_of(indices).expand_dims(indices, d)
+    if x.ndim == 0:
+        values, indices = values.reshape(()), indices.reshape(())
+    return ValuesIndices(values, Tensor._wrap(indices.astype(np.int64, copy=False)))
+
+
+def max(x, dim=None, keepdim=False):  # noqa: A001
+    """``max(x)`` -> the largest value; ``max(x, dim)`` -> (values, indices) like torch.max."""
+    if isinstance(dim, Tensor):
+        from .elementwise import maximum
+        return maximum(x, dim)
+    return _max_or_min(x, dim, keepdim, True)
+
+
+def min(x, dim=None, keepdim=False):  # noqa: A001
+    if isinstance(dim, Tensor):
+        from .elementwise import minimum
+        return minimum(x, dim)
+    return _max_or_min(x, dim, keepdim, False)
+
+
+def amax(x, dim=None, keepdim=False):
+    return AMax.apply(x, normalize_dims(dim, x.ndim), keepdim, True)
+
+
+def amin(x, dim=None, keepdim=False):
+    return AMax.apply(x, normalize_dims(dim, x.ndim), keepdim, False)
+
+
+def _arg(x, dim, keepdim, is_max):
+    data = x.data
+    if dim is None:
+        out = data.reshape(-1).argmax() if is_max else data.reshape(-1).argmin()
+        out = xp_of(data).asarray(out, dtype=np.int64)
+        return Tensor._wrap(out.reshape((1,) * x.ndim) if keepdim else out)
+    d = normalize_dim(dim, x.ndim)
+    out = data.argmax(axis=d) if is_max else data.argmin(axis=d)
+    if keepdim:
+        out = xp_of(data).expand_dims(out, d)
+    return Tensor._wrap(out.astype(np.int64, copy=False))
+
+
+def argmax(x, dim=None, keepdim=False):
+    return _arg(x, dim, keepdim, True)
+
+
+def argmin(x, dim=None, keepdim=False):
+    return _arg(x, dim, keepdim, False)
+
+
+# ---------------------------------------------------------------------------------------------------------
+class LogSumExp(Function):
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        xp = xp_of(x)
+        m = x.max(axis=axes, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0)
+        s = xp.exp(x - m).sum(axis=axes, keepdims=True)
+        out = xp.log(s) + m
+        ctx.save_for_backward(x, out)
+        ctx.args = (axes, keepdim)
+        return out if keepdim else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        axes, keepdim = ctx.args
+        g = g if keepdim else xp_of(g).expand_dims(g, axes)
+        return g * xp_of(x).exp(x - out), None, None
+
+
+def logsumexp(x, dim, keepdim=False):
+    return LogSumExp.apply(x, normalize_dims(dim, x.ndim), keepdim)
+
+
+def softmax_array(x, axis):
+    xp = xp_of(x)
+    e = xp.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = softmax_array(x, dim)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        gy = g * y
+        return gy - y * gy.sum(axis=ctx.dim, keepdims=True), None
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim):
+        xp = xp_of(x)
+        shifted = x - x.max(axis=dim, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return g - xp_of(y).exp(y) * g.sum(axis=ctx.dim, keepdims=True), None
+
+
+def _softmax_input(x, dtype):
+    if dtype is not None:
+        return x.to(dtype)
+    return x if x.data.dtype.kind == "f" else x.to(_backend.float32)
+
+
+def softmax(x, dim, dtype=None):
+    x = _softmax_input(x, dtype)
+    return Softmax.apply(x, normalize_dim(dim, x.ndim))
+
+
+def log_softmax(x, dim, dtype=None):
+    x = _softmax_input(x, dtype)
+    return LogSoftmax.apply(x, normalize_dim(dim, x.ndim))
+
+
+def norm(x, p=2, dim=None, keepdim=False):
+    """Vector p-norm over ``dim`` (all elements by default); p in {1, 2, inf, other positive numbers}."""
+    if p == 2 or p == "fro":
+        return (x * x).sum(dim, keepdim).sqrt()
+    if p == 1:
+        return x.abs().sum(dim, keepdim)
+    if p in (float("inf"), "inf"):
+        return x.abs().amax(dim, keepdim)
+    return (x.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
