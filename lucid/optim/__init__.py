@@ -1,0 +1,1 @@
+"""lucid.optim: optimizers and learning-rate schedules (being written)."""

@@ -1,0 +1,1 @@
+"""Benchmark suites for scripts/bench.py (dev-only: they import torch to time it beside lucid)."""

@@ -1,0 +1,366 @@
+"""``Module``: the base class of layers and models, with PyTorch's registration, state-dict and hook rules.
+
+Assigning a ``Parameter``, a ``Module`` or (through ``register_buffer``) a Tensor to an attribute registers
+it, in order, so that ``state_dict()`` keys come out exactly as PyTorch names them (``stem.0.weight``).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict, namedtuple
+
+import numpy as np
+
+from .. import _backend
+from .._tensor import Tensor
+from ..autograd.grad_mode import no_grad
+from .parameter import Parameter
+
+IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+
+class _RemovableHandle:
+    def __init__(self, hooks: dict, key: int) -> None:
+        self._hooks, self._key = hooks, key
+
+    def remove(self) -> None:
+        self._hooks.pop(self._key, None)
+
+
+class Module:
+    """Base class for all layers and models; subclasses define ``forward``."""
+
+    training: bool
+    _hook_counter = 0
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "training", True)
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent_buffers", set())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_forward_hooks", OrderedDict())
+        object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
+
+    # -- attribute registration -----------------------------------------------------------------------------
+    def __setattr__(self, name: str, value) -> None:
+        if "_parameters" not in self.__dict__:
+            raise AttributeError(f"cannot assign {name!r} before Module.__init__() was called "
+                                 f"(call super().__init__() first in {type(self).__name__}.__init__)")
+        params, modules, buffers = self._parameters, self._modules, self._buffers
+        if isinstance(value, Parameter):
+            self.__dict__.pop(name, None)
+            modules.pop(name, None)
+            buffers.pop(name, None)
+            params[name] = value
+        elif isinstance(value, Module):
+            self.__dict__.pop(name, None)
+            params.pop(name, None)
+            buffers.pop(name, None)
+            modules[name] = value
+        elif name in params:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to parameter {name!r} "
+                                "(expected a lucid.nn.Parameter or None)")
+            params[name] = None
+        elif name in modules:
+            if value is not None:
+                raise TypeError(f"cannot assign {type(value).__name__} to submodule {name!r} "
+                                "(expected a Module or None)")
+            modules[name] = None
+        elif name in buffers:
+            if value is not None and not isinstance(value, Tensor):
+                raise TypeError(f"cannot assign {type(value).__name__} to buffer {name!r} (expected a Tensor)")
+            buffers[name] = value
+        else:
+            object.__setattr__(self, name, value)
+
+    def __getattr__(self, name: str):
+        d = self.__dict__
+        for store in ("_parameters", "_buffers", "_modules"):
+            if store in d and name in d[store]:
+                return d[store][name]
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
+
+    def __delattr__(self, name: str) -> None:
+        for store in (self._parameters, self._buffers, self._modules):
+            if name in store:
+                del store[name]
+                self._non_persistent_buffers.discard(name)
+                return
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param) -> None:
+        if param is not None and not isinstance(param, Parameter):
+            raise TypeError(f"register_parameter({name!r}): expected a Parameter or None, got {type(param).__name__}")
+        self._parameters[name] = param
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Register a non-trainable tensor (e.g. running statistics) saved in the state dict when persistent."""
+        if "." in name or not name:
+            raise KeyError(f"buffer name {name!r} must be non-empty and contain no '.'")
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}")
+        self.__dict__.pop(name, None)
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent_buffers.discard(name)
+        else:
+            self._non_persistent_buffers.add(name)
+
+    def register_module(self, name: str, module) -> None:
+        self._modules[name] = module
+
+    add_module = register_module
+
+    def get_submodule(self, target: str) -> "Module":
+        mod = self
+        for part in target.split(".") if target else []:
+            if part not in mod._modules:
+                raise AttributeError(f"{type(mod).__name__} has no submodule {part!r} (looking up {target!r})")
+            mod = mod._modules[part]
+        return mod
+
+    # -- calling --------------------------------------------------------------------------------------------
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args, **kwargs):
+        for hook in tuple(self._forward_pre_hooks.values()):
+            out = hook(self, args)
+            if out is not None:
+                args = out if isinstance(out, tuple) else (out,)
+        result = self.forward(*args, **kwargs)
+        for hook in tuple(self._forward_hooks.values()):
+            out = hook(self, args, result)
+            if out is not None:
+                result = out
+        return result
+
+    def _add_hook(self, hooks: dict, hook) -> _RemovableHandle:
+        Module._hook_counter += 1
+        hooks[Module._hook_counter] = hook
+        return _RemovableHandle(hooks, Module._hook_counter)
+
+    def register_forward_hook(self, hook) -> _RemovableHandle:
+        """``hook(module, inputs, output)`` runs after forward; a non-None return replaces the output."""
+        return self._add_hook(self._forward_hooks, hook)
+
+    def register_forward_pre_hook(self, hook) -> _RemovableHandle:
+        """``hook(module, inputs)`` runs before forward; a non-None return replaces the inputs."""
+        return self._add_hook(self._forward_pre_hooks, hook)
+
+    # -- traversal ------------------------------------------------------------------------------------------
+    def named_modules(self, memo=None, prefix: str = "", remove_duplicate: bool = True):
+        if memo is None:
+            memo = set()
+        if self in memo and remove_duplicate:
+            return
+        memo.add(self)
+        yield prefix, self
+        for name, mod in self._modules.items():
+            if mod is None:
+                continue
+            yield from mod.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+    def modules(self):
+        for _, m in self.named_modules():
+            yield m
+
+    def named_children(self):
+        seen = set()
+        for name, mod in self._modules.items():
+            if mod is not None and mod not in seen:
+                seen.add(mod)
+                yield name, mod
+
+    def children(self):
+        for _, m in self.named_children():
+            yield m
+
+    def _named_members(self, store: str, prefix: str, recurse: bool, remove_duplicate: bool = True):
+        seen = set()
+        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        for mod_prefix, mod in mods:
+            for name, value in getattr(mod, store).items():
+                if value is None or (remove_duplicate and id(value) in seen):
+                    continue
+                seen.add(id(value))
+                yield (f"{mod_prefix}.{name}" if mod_prefix else name), value
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named_members("_parameters", prefix, recurse, remove_duplicate)
+
+    def parameters(self, recurse: bool = True):
+        for _, p in self.named_parameters(recurse=recurse):
+            yield p
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        yield from self._named_members("_buffers", prefix, recurse, remove_duplicate)
+
+    def buffers(self, recurse: bool = True):
+        for _, b in self.named_buffers(recurse=recurse):
+            yield b
+
+    # -- modes and bulk changes -----------------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        if not isinstance(mode, bool):
+            raise ValueError(f"train(mode): mode must be a bool, got {mode!r}")
+        for m in self.modules():
+            object.__setattr__(m, "training", mode)
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        for p in self.parameters():
+            p.requires_grad_(requires_grad)
+        return self
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if p.grad is None:
+                continue
+            if set_to_none:
+                p.grad = None
+            else:
+                p.grad.data[...] = 0
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn(module)`` on every submodule (children first) and on self, like PyTorch."""
+        for child in self.children():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def to(self, *args, device=None, dtype=None) -> "Module":
+        """Move parameters and buffers to a device and/or cast floating ones to a dtype, in place."""
+        for a in args:
+            if isinstance(a, str) and a.lower() in ("cpu", "gpu", "cuda", "cuda:0", "gpu:0"):
+                device = a
+            else:
+                dtype = a
+        if device is not None:
+            device = _backend.normalize_device(device)
+        if dtype is not None:
+            dtype = _backend.normalize_dtype(dtype)
+            if dtype.kind != "f":
+                raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
+
+        def convert(t: Tensor) -> None:
+            arr = t.data
+            if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
+                arr = arr.astype(dtype)
+            if device is not None:
+                arr = _backend.to_device(arr, device)
+            t.data = arr
+            if t.grad is not None:
+                g = t.grad.data
+                if dtype is not None and g.dtype != arr.dtype:
+                    g = g.astype(arr.dtype)
+                if device is not None:
+                    g = _backend.to_device(g, device)
+                t.grad.data = g
+
+        for m in self.modules():
+            for p in m._parameters.values():
+                if p is not None:
+                    convert(p)
+            for b in m._buffers.values():
+                if b is not None:
+                    convert(b)
+        return self
+
+    def cpu(self) -> "Module":
+        return self.to("cpu")
+
+    def gpu(self) -> "Module":
+        return self.to("gpu")
+
+    cuda = gpu
+
+    def float(self) -> "Module":
+        return self.to(_backend.float32)
+
+    def double(self) -> "Module":
+        return self.to(_backend.float64)
+
+    # -- state dict -----------------------------------------------------------------------------------------
+    def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> "OrderedDict":
+        """Parameters and persistent buffers by dotted name, in registration order (PyTorch's keys).
+
+        Values are detached tensors sharing memory with the module (``keep_vars=True`` returns the objects).
+        """
+        if destination is None:
+            destination = OrderedDict()
+        for name, p in self._parameters.items():
+            if p is not None:
+                destination[prefix + name] = p if keep_vars else p.detach()
+        for name, b in self._buffers.items():
+            if b is not None and name not in self._non_persistent_buffers:
+                destination[prefix + name] = b if keep_vars else b.detach()
+        for name, mod in self._modules.items():
+            if mod is not None:
+                mod.state_dict(destination, prefix + name + ".", keep_vars)
+        return destination
+
+    def load_state_dict(self, state_dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy values from ``state_dict`` into parameters and buffers (in place, keeping dtype and device).
+
+        Returns ``(missing_keys, unexpected_keys)``; with ``strict`` either being non-empty is an error, and a
+        shape mismatch is always an error. All problems are reported together, naming keys and shapes; nothing
+        is modified unless every key checks out.
+        """
+        own = self.state_dict(keep_vars=True)
+        missing = [k for k in own if k not in state_dict]
+        unexpected = [k for k in state_dict if k not in own]
+        problems = []
+        for k, target in own.items():
+            if k not in state_dict:
+                continue
+            value = state_dict[k]
+            shape = tuple(value.shape) if hasattr(value, "shape") else tuple(np.shape(value))
+            if shape != tuple(target.shape):
+                problems.append(f"  {k}: checkpoint shape {shape} vs model shape {tuple(target.shape)}")
+        if strict and (missing or unexpected):
+            if missing:
+                problems.append("  missing keys: " + ", ".join(missing))
+            if unexpected:
+                problems.append("  unexpected keys: " + ", ".join(unexpected))
+        if problems:
+            raise RuntimeError(f"error(s) in loading state_dict for {type(self).__name__}:\n" + "\n".join(problems))
+        with no_grad():
+            for k, target in own.items():
+                if k not in state_dict:
+                    continue
+                value = state_dict[k]
+                arr = value.data if isinstance(value, Tensor) else np.asarray(value)
+                arr = _backend.to_device(arr, target.device)
+                target.data = arr.astype(target.data.dtype, copy=True).reshape(target.data.shape)
+                target._version += 1
+        return IncompatibleKeys(missing, unexpected)
+
+    # -- printing -------------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def _get_name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        lines = []
+        extra = self.extra_repr()
+        if extra:
+            lines = extra.split("\n")
+        for name, mod in self._modules.items():
+            body = repr(mod).replace("\n", "\n  ")
+            lines.append(f"({name}): {body}")
+        main = self._get_name() + "("
+        if lines:
+            if len(lines) == 1 and not self._modules:
+                main += lines[0]
+            else:
+                main += "\n  " + "\n  ".join(lines) + "\n"
+        return main + ")"
+
+    def __dir__(self):
+        return list(super().__dir__()) + list(self._parameters) + list(self._modules) + list(self._buffers)
