@@ -334,8 +334,9 @@ class Module:
                     continue
                 value = state_dict[k]
                 arr = value.data if isinstance(value, Tensor) else np.asarray(value)
-                arr = _backend.to_device(arr, target.device)
-                target.data = arr.astype(target.data.dtype, copy=True).reshape(target.data.shape)
+                arr = _backend.to_device(arr, target.device).reshape(target.data.shape)
+                # copy into the existing array (optimizers and EMA keep references to it)
+                target.data[...] = arr.astype(target.data.dtype, copy=False)
                 target._version += 1
         return IncompatibleKeys(missing, unexpected)
 
