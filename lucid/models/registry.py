@@ -1,0 +1,49 @@
+"""Model registry: ``register_model``, ``create_model``, ``list_models`` (timm's names and habits)."""
+from __future__ import annotations
+
+import difflib
+import fnmatch
+
+_MODELS: dict = {}
+
+
+def register_model(fn):
+    """Decorator: make a model-building function available to ``create_model`` under its own name."""
+    _MODELS[fn.__name__] = fn
+    return fn
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Sorted names of registered models, optionally filtered by a shell-style pattern ("inception*")."""
+    names = sorted(_MODELS)
+    if pattern:
+        names = [n for n in names if fnmatch.fnmatch(n, pattern)]
+    return names
+
+
+def is_model(name: str) -> bool:
+    return name in _MODELS
+
+
+def create_model(name: str, pretrained_path: str | None = None, **kwargs):
+    """Build the registered model ``name`` with keyword overrides; load weights from ``pretrained_path``.
+
+    ``pretrained_path`` is a lucid weights file (safetensors; e.g. written by scripts/convert_timm.py). Its
+    classifier must match ``num_classes``; a mismatch is an error naming the keys and shapes.
+    """
+    if name not in _MODELS:
+        close = difflib.get_close_matches(name, _MODELS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"unknown model {name!r}.{hint} Known models: {', '.join(list_models())}")
+    model = _MODELS[name](**kwargs)
+    if pretrained_path is not None:
+        from ..serialization import load
+
+        state = load(pretrained_path)
+        if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+            state = state["model"]  # a trainer checkpoint
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise RuntimeError(f"weights in {pretrained_path} do not fit {name}: {exc}") from None
+    return model
