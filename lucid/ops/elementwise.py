@@ -355,11 +355,12 @@ class Clamp(Function):
     @staticmethod
     def forward(ctx, x, lo, hi):
         xp = xp_of(x)
+        # strictly inside the bounds, as PyTorch 2.14 does: a value sitting on a bound gets no gradient
         mask = xp.ones(x.shape, dtype=bool)
         if lo is not None:
-            mask &= x >= lo
+            mask &= x > lo
         if hi is not None:
-            mask &= x <= hi
+            mask &= x < hi
         ctx.save_for_backward(mask)
         return xp.clip(x, lo, hi)
 
@@ -370,7 +371,12 @@ class Clamp(Function):
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
-    """Clamp into [min, max] (either may be None). The gradient passes where min <= x <= max, as in PyTorch."""
+    """Clamp into [min, max] (either may be None).
+
+    With number bounds the gradient passes where min < x < max (not on the bounds), as in PyTorch. With
+    tensor bounds it is ``minimum(maximum(x, min), max)``: a tie with a bound splits the gradient evenly
+    between ``x`` and the bound, which is also what PyTorch does.
+    """
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
