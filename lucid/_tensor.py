@@ -476,11 +476,11 @@ class Tensor:
     def mean(self, dim=None, keepdim=False):
         return _ops.reduce.mean(self, dim, keepdim)
 
-    def var(self, dim=None, keepdim=False, *, correction=1, unbiased=None):
-        return _ops.reduce.var(self, dim, keepdim, correction=correction, unbiased=unbiased)
+    def var(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.reduce.var(self, dim, unbiased, keepdim, correction=correction)
 
-    def std(self, dim=None, keepdim=False, *, correction=1, unbiased=None):
-        return _ops.reduce.std(self, dim, keepdim, correction=correction, unbiased=unbiased)
+    def std(self, dim=None, unbiased=None, keepdim=False, *, correction=None):
+        return _ops.reduce.std(self, dim, unbiased, keepdim, correction=correction)
 
     def max(self, dim=None, keepdim=False):
         return _ops.reduce.max(self, dim, keepdim)

@@ -29,7 +29,15 @@ def normalize_dim(dim: int, ndim: int, name: str = "dim") -> int:
 
 
 def normalize_dims(dim, ndim: int):
-    """None -> all axes; int or sequence -> sorted tuple of non-negative axes."""
+    """None -> all axes; int or sequence -> sorted tuple of non-negative axes.
+
+    A 0-d tensor accepts dim 0 or -1 (as in PyTorch) and has no axis to reduce, hence ().
+    """
+    if ndim == 0:
+        if dim is not None:
+            for d in dim if isinstance(dim, (list, tuple)) else (dim,):
+                normalize_dim(d, 0)
+        return ()
     if dim is None:
         return tuple(range(ndim))
     if isinstance(dim, (list, tuple)):

@@ -74,9 +74,11 @@ class Var(Function):
 
 
 def _correction(correction, unbiased):
+    if unbiased is not None and correction is not None:
+        raise RuntimeError("var/std: give either unbiased or correction, not both")
     if unbiased is not None:
         return 1 if unbiased else 0
-    return correction
+    return 1 if correction is None else correction
 
 
 def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
@@ -93,13 +95,23 @@ def mean(x, dim=None, keepdim=False):
     return Mean.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
 
-def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None):
-    """Variance with Bessel's ``correction`` (1 = sample variance, 0 = population), as torch.var."""
+def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Variance with Bessel's ``correction`` (1 = sample variance, default; 0 = population), as torch.var.
+
+    Positional arguments follow PyTorch's ``var(dim, unbiased, keepdim)``, so ``x.var(0, False)`` is the
+    population variance over dim 0 (not keepdim=False); ``x.var(False)`` is the population variance of all
+    elements. Prefer the keywords ``correction=`` and ``keepdim=``.
+    """
+    if isinstance(dim, bool):  # var(unbiased) without dim, as torch allows
+        dim, unbiased = None, dim
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"var()/std() need a floating point tensor, got dtype {x.dtype}; call .float() first")
     return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(correction, unbiased))
 
 
-def std(x, dim=None, keepdim=False, *, correction=1, unbiased=None):
-    return var(x, dim, keepdim, correction=correction, unbiased=unbiased).sqrt()
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation: ``var(...).sqrt()`` with var's arguments."""
+    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -236,6 +248,8 @@ def logsumexp(x, dim, keepdim=False):
 
 def softmax_array(x, axis):
     xp = xp_of(x)
+    if x.size == 0:  # max over an empty axis has no identity; the result is empty anyway
+        return xp.empty_like(x)
     e = xp.exp(x - x.max(axis=axis, keepdims=True))
     e /= e.sum(axis=axis, keepdims=True)
     return e
@@ -260,6 +274,10 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim):
         xp = xp_of(x)
+        if x.size == 0:
+            ctx.save_for_backward(x)
+            ctx.dim = dim
+            return xp.empty_like(x)
         shifted = x - x.max(axis=dim, keepdims=True)
         y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(y)
@@ -288,12 +306,47 @@ def log_softmax(x, dim, dtype=None):
     return LogSoftmax.apply(x, normalize_dim(dim, x.ndim))
 
 
+class PNorm(Function):
+    """Vector p-norm for finite p other than 1; the gradient is 0 where the norm is 0, as in PyTorch
+    (a composition like ``(x * x).sum().sqrt()`` would give 0 * inf = NaN there)."""
+
+    @staticmethod
+    def forward(ctx, x, p, axes, keepdim):
+        xp = xp_of(x)
+        if p == 2:
+            out = xp.sqrt((x * x).sum(axis=axes, keepdims=True))
+        else:
+            out = (xp.abs(x) ** p).sum(axis=axes, keepdims=True) ** (1.0 / p)
+        ctx.save_for_backward(x, out)
+        ctx.args = (p, axes, keepdim)
+        return out if keepdim else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        p, axes, keepdim = ctx.args
+        xp = xp_of(x)
+        g = g if keepdim else xp.expand_dims(g, axes)
+        zero = out == 0
+        safe = xp.where(zero, 1, out).astype(out.dtype, copy=False)
+        # d||x||_p/dx = x |x|^(p-2) / ||x||_p^(p-1)
+        scale = xp.where(zero, 0, g / (safe if p == 2 else safe ** (p - 1))).astype(g.dtype, copy=False)
+        return (x * scale if p == 2 else x * xp.abs(x) ** (p - 2) * scale), None, None, None
+
+
 def norm(x, p=2, dim=None, keepdim=False):
-    """Vector p-norm over ``dim`` (all elements by default); p in {1, 2, inf, other positive numbers}."""
-    if p == 2 or p == "fro":
-        return (x * x).sum(dim, keepdim).sqrt()
+    """Vector p-norm over ``dim`` (all elements by default): p = 2 or "fro", 1, inf, -inf or any other
+    positive number (as torch.norm / torch.linalg.vector_norm)."""
     if p == 1:
         return x.abs().sum(dim, keepdim)
     if p in (float("inf"), "inf"):
         return x.abs().amax(dim, keepdim)
-    return (x.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+    if p in (float("-inf"), "-inf"):
+        return x.abs().amin(dim, keepdim)
+    if p == "fro":
+        p = 2
+    if isinstance(p, str) or not p > 0:
+        raise ValueError(f"norm: unsupported p={p!r}; expected a positive number, 'fro', inf or -inf")
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"norm() needs a floating point tensor, got dtype {x.dtype}")
+    return PNorm.apply(x, float(p), normalize_dims(dim, x.ndim), keepdim)
