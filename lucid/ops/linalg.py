@@ -24,11 +24,14 @@ class MatMul(Function):
         # promote 1-D operands the way matmul does, then undo it on the gradients
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
-        if a.ndim == 1:
-            g2 = xp.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = xp.expand_dims(g2, -1)
+        if a.ndim == 1 and b.ndim == 1:  # g is 0-d: expand_dims(g, -2) would be out of range
+            g2 = g.reshape(1, 1)
+        else:
+            g2 = g
+            if a.ndim == 1:
+                g2 = xp.expand_dims(g2, -2)
+            if b.ndim == 1:
+                g2 = xp.expand_dims(g2, -1)
         if na:
             ga = g2 @ xp.swapaxes(b2, -1, -2)
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)

@@ -1,0 +1,102 @@
+"""Forward/backward parity with torch and float64 gradchecks for matmul and einsum (lucid/ops/linalg.py)."""
+import numpy as np
+import pytest
+import torch
+
+import lucid
+
+from ._parity import arr, check, gradcheck, rng_for
+
+MATMUL_SHAPES = [
+    ((5,), (5,)),  # 1-D x 1-D -> 0-d
+    ((5,), (5, 3)),  # 1-D x 2-D
+    ((4, 5), (5,)),  # 2-D x 1-D
+    ((4, 5), (5, 3)),
+    ((2, 4, 5), (5, 3)),  # batched x matrix
+    ((5,), (2, 5, 3)),  # vector x batched
+    ((2, 4, 5), (5,)),  # batched x vector
+    ((2, 1, 4, 5), (3, 5, 2)),  # batch dims broadcast
+    ((1, 4, 5), (3, 5, 2)),
+    ((0, 5), (5, 3)),  # empty rows
+    ((4, 0), (0, 3)),  # empty inner dim -> zeros
+    ((1, 1), (1, 1)),
+]
+
+
+@pytest.mark.parametrize("layout", ["c", "t", "n"])
+@pytest.mark.parametrize("shapes", MATMUL_SHAPES, ids=str)
+def test_matmul(shapes, layout):
+    rng = rng_for(f"mm{shapes}{layout}")
+    a = arr(shapes[0], layout, rng)
+    b = arr(shapes[1], "t", rng)
+    check("matmul", lambda x, y: x @ y, lambda x, y: x @ y, a, b)
+    check("matmul_fn", lucid.matmul, torch.matmul, a, b)
+    check("matmul_method", lambda x, y: x.matmul(y), lambda x, y: x.matmul(y), a, b, grad_args=[1])
+
+
+@pytest.mark.parametrize("shapes", [s for s in MATMUL_SHAPES if 0 not in s[0] + s[1]], ids=str)
+def test_matmul_gradcheck(shapes):
+    rng = rng_for(f"mmg{shapes}")
+    gradcheck(lambda x, y: x @ y, arr(shapes[0], "t", rng), arr(shapes[1], "c", rng))
+
+
+def test_matmul_with_ndarray_operand():
+    rng = rng_for("mm_nd")
+    a, b = arr((3, 4), "c", rng), arr((4, 2), "c", rng)
+    out = lucid.Tensor(a) @ b
+    np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-6)
+    out = a @ lucid.Tensor(b)  # ndarray @ Tensor defers to Tensor.__rmatmul__
+    assert isinstance(out, lucid.Tensor)
+    np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-6)
+
+
+@pytest.mark.parametrize("a,b", [((3, 4), (5, 2)), ((4,), (3,)), ((2, 3, 4), (2, 5, 6))], ids=str)
+def test_matmul_shape_error_names_both_shapes(a, b):
+    with pytest.raises(RuntimeError, match=r"\(" + str(a[0])) as exc:
+        lucid.zeros(*a) @ lucid.zeros(*b)
+    assert str(tuple(a)) in str(exc.value) and str(tuple(b)) in str(exc.value)
+
+
+def test_matmul_0d_errors():
+    with pytest.raises(RuntimeError, match="0-d"):
+        lucid.tensor(2.0) @ lucid.ones(3)
+
+
+EINSUMS = [
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("bij,bjk->bik", [(2, 3, 4), (2, 4, 5)]),
+    ("i,i->", [(4,), (4,)]),
+    ("i,j->ij", [(3,), (4,)]),
+    ("ij->ji", [(3, 4)]),
+    ("ij->", [(3, 4)]),
+    ("ij->j", [(3, 4)]),
+    ("ij,j->i", [(3, 4), (4,)]),
+    ("bhqd,bhkd->bhqk", [(2, 2, 3, 4), (2, 2, 5, 4)]),
+    ("ij,jk", [(3, 4), (4, 2)]),  # implicit output
+    ("ij,kj->ik", [(3, 4), (2, 4)]),
+    ("abc,cd,de->abe", [(2, 3, 4), (4, 5), (5, 2)]),
+    ("ik,jk->i", [(3, 4), (2, 4)]),  # index j only in the second operand: summed away
+]
+
+
+@pytest.mark.parametrize("eq,shapes", EINSUMS, ids=[e for e, _ in EINSUMS])
+def test_einsum(eq, shapes):
+    rng = rng_for("einsum" + eq)
+    arrays = [arr(s, "t" if i == 0 else "c", rng) for i, s in enumerate(shapes)]
+    check("einsum", lambda *xs: lucid.einsum(eq, *xs), lambda *xs: torch.einsum(eq, *xs), *arrays)
+    check("einsum", lambda *xs: lucid.einsum(eq, list(xs)), lambda *xs: torch.einsum(eq, list(xs)), *arrays)
+    gradcheck(lambda *xs: lucid.einsum(eq, *xs), *arrays)
+
+
+def test_einsum_partial_requires_grad():
+    rng = rng_for("einsum_partial")
+    a, b = arr((3, 4), "c", rng), arr((4, 2), "c", rng)
+    check("einsum", lambda x, y: lucid.einsum("ij,jk->ik", x, y), lambda x, y: torch.einsum("ij,jk->ik", x, y),
+          a, b, grad_args=[1])
+
+
+def test_einsum_bad_equation_errors():
+    with pytest.raises(ValueError, match="operand"):
+        lucid.einsum("ij,jk->ik", lucid.ones(2, 2))
+    with pytest.raises(ValueError, match="shape"):
+        lucid.einsum("ijk->i", lucid.ones(2, 2))
