@@ -39,7 +39,8 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
 
         with no_grad():
             o = fn(*inputs)
-        return float(np.sum(np.asarray(o.numpy(), dtype=np.float64) * direction))
+        # detach: fn may return an input itself (an identity reshape), which requires grad
+        return float(np.sum(np.asarray(o.detach().numpy(), dtype=np.float64) * direction))
 
     for t in inputs:
         if isinstance(t, Tensor):
