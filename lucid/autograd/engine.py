@@ -38,7 +38,8 @@ def _accumulate_leaf(tensor, grad, stored: dict) -> None:
 
 def run_backward(root, grad, retain_graph: bool = False) -> None:
     """Backpropagate ``grad`` (an array shaped like ``root``) from ``root`` through its graph."""
-    stored: dict = {}
+    # the seed may be the caller's array (backward(gradient=g)): a leaf must not keep it as its .grad
+    stored: dict = {id(_owner(grad)): _owner(grad)}
     node = root.grad_fn
     if node is None:  # a leaf: its gradient is the seed itself
         _accumulate_leaf(root, grad, stored)

@@ -15,7 +15,9 @@ def is_grad_enabled() -> bool:
 
 
 class set_grad_enabled:
-    """Enable or disable gradient recording; takes effect immediately and is restored on exit."""
+    """Enable or disable gradient recording: a plain call switches at once (until switched back); as a
+    context manager the previous mode is restored on exit; as a decorator (``@set_grad_enabled(False)``)
+    the mode applies inside each call of the function only."""
 
     def __init__(self, mode: bool) -> None:
         self.prev = _state["enabled"]
@@ -27,6 +29,18 @@ class set_grad_enabled:
 
     def __exit__(self, *exc) -> None:
         _state["enabled"] = self.prev
+
+    def __call__(self, fn):
+        # __init__ already switched the mode while the decorator was being applied: undo that, as torch does
+        _state["enabled"] = self.prev
+        mode = self.mode
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with set_grad_enabled(mode):
+                return fn(*args, **kwargs)
+
+        return wrapper
 
 
 class _GradModeContext:
