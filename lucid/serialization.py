@@ -72,7 +72,8 @@ class _Encoder:
         name = self._name(path)
         # safetensors.numpy writes the raw memory of the array, so it has to be C-contiguous (a channels-last
         # or transposed array would otherwise be stored in memory order under a logical shape)
-        self.arrays[name] = np.ascontiguousarray(host)
+        # (not np.ascontiguousarray: it turns a 0-d array into a 1-element 1-d one)
+        self.arrays[name] = host if host.flags.c_contiguous else host.copy(order="C")
         self._by_id[key] = name
         self._keep.append(obj)
         return name
@@ -257,9 +258,12 @@ def _read_header(head: bytes, size: int, where: str) -> dict:
     if size < 8:
         raise SerializationError(f"{where} is not a safetensors file: it is only {size} bytes long{hint}")
     (n,) = struct.unpack("<Q", head[:8])
-    if n == 0 or n > _MAX_HEADER or 8 + n > size:
-        raise SerializationError(f"{where} is not a valid safetensors file: the header claims {n} bytes but the "
-                                 f"file has {size} bytes{hint or ' (truncated or not a safetensors file)'}")
+    if n == 0 or n > _MAX_HEADER:
+        raise SerializationError(f"{where} is not a safetensors file{hint}: a safetensors file starts with the "
+                                 f"byte length of its JSON header, and this one's first 8 bytes read as {n}")
+    if 8 + n > size:
+        raise SerializationError(f"{where} is truncated or not a safetensors file{hint}: its header should be "
+                                 f"{n} bytes long but the file has only {size} bytes")
     raw = head[8:8 + n]
     try:
         header = json.loads(raw.decode("utf-8"))

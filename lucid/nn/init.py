@@ -143,12 +143,13 @@ def _trunc_standard_normal(rng, n: int, lo: float, hi: float, dt) -> np.ndarray:
     """``n`` samples of N(0, 1) conditioned on [lo, hi].
 
     Rejection sampling (redraw the samples that fall outside) is exact and cheap when the interval holds a
-    fair share of the mass (95% for the usual [-2, 2]); for a narrow or far-out interval it falls back to
-    inverse-CDF sampling (PyTorch's method), which needs erfinv from SciPy.
+    fair share of the mass (95% for the usual [-2, 2]). A narrow or far-out interval uses inverse-CDF
+    sampling in float64 on the side of the mirror where the CDF values are small (so far tails such as
+    [5, 6] keep their precision, unlike PyTorch's float32 erfinv, which is why lucid does not warn there).
     """
     mass = 0.5 * (math.erf(hi / math.sqrt(2.0)) - math.erf(lo / math.sqrt(2.0)))
-    out = np.empty(n, dtype=dt)
     if mass >= 0.1:
+        out = np.empty(n, dtype=dt)
         pending = np.arange(n)
         while pending.size:
             z = rng.standard_normal(pending.size, dtype=dt)
@@ -156,13 +157,14 @@ def _trunc_standard_normal(rng, n: int, lo: float, hi: float, dt) -> np.ndarray:
             out[pending[ok]] = z[ok]
             pending = pending[~ok]
         return out
-    from scipy.special import erfinv  # noqa: PLC0415  (only for rare narrow intervals)
+    from scipy.special import ndtr, ndtri  # noqa: PLC0415  (only for rare narrow intervals)
 
-    cdf_lo = 0.5 * (1 + math.erf(lo / math.sqrt(2.0)))
-    cdf_hi = 0.5 * (1 + math.erf(hi / math.sqrt(2.0)))
-    u = rng.random(n) * (2 * cdf_hi - 2 * cdf_lo) + (2 * cdf_lo - 1)  # float64: tails need the precision
-    z = erfinv(u) * math.sqrt(2.0)
-    return np.clip(z, lo, hi).astype(dt)
+    flip = lo > 0  # sample -z on [-hi, -lo], where the CDF is below 1/2 and keeps its relative precision
+    a, b = (-hi, -lo) if flip else (lo, hi)
+    p_lo, p_hi = ndtr(a), ndtr(b)
+    z = ndtri(p_lo + rng.random(n) * (p_hi - p_lo))
+    z = np.clip(-z if flip else z, lo, hi)
+    return z.astype(dt)
 
 
 def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0,
@@ -177,9 +179,6 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
         raise ValueError(f"trunc_normal_: std must be positive, got {std}")
     if not a < b:
         raise ValueError(f"trunc_normal_: expected a < b, got a={a}, b={b}")
-    if mean < a - 2 * std or mean > b + 2 * std:
-        warnings.warn("trunc_normal_: mean is more than 2 std from [a, b]; the distribution of values may be "
-                      "incorrect", stacklevel=2)
     dt = _sample_dtype(tensor)
     lo, hi = (a - mean) / std, (b - mean) / std
     z = _trunc_standard_normal(_rng(generator), math.prod(tensor.shape), lo, hi, dt).reshape(tensor.shape)

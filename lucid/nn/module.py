@@ -24,6 +24,12 @@ class _RemovableHandle:
     def remove(self) -> None:
         self._hooks.pop(self._key, None)
 
+    def __enter__(self) -> "_RemovableHandle":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.remove()
+
 
 class Module:
     """Base class for all layers and models; subclasses define ``forward``."""
@@ -50,11 +56,13 @@ class Module:
             self.__dict__.pop(name, None)
             modules.pop(name, None)
             buffers.pop(name, None)
+            self._non_persistent_buffers.discard(name)
             params[name] = value
         elif isinstance(value, Module):
             self.__dict__.pop(name, None)
             params.pop(name, None)
             buffers.pop(name, None)
+            self._non_persistent_buffers.discard(name)
             modules[name] = value
         elif name in params:
             if value is not None:
@@ -88,18 +96,30 @@ class Module:
                 return
         object.__delattr__(self, name)
 
+    def _check_new_name(self, kind: str, name: str, store: dict) -> None:
+        """PyTorch's rules for a new parameter/buffer/submodule name: a non-empty str without '.', and not
+        already an attribute of another kind (that would make attribute lookup ambiguous)."""
+        if not isinstance(name, str):
+            raise TypeError(f"{kind} name should be a str, got {type(name).__name__}")
+        if not name or "." in name:
+            raise KeyError(f"{kind} name {name!r} must be non-empty and contain no '.'")
+        if name not in store and (name in self.__dict__ or hasattr(type(self), name)
+                                  or any(name in d for d in (self._parameters, self._buffers, self._modules))):
+            raise KeyError(f"attribute {name!r} already exists on {type(self).__name__}; cannot register a "
+                           f"{kind} under that name")
+
     def register_parameter(self, name: str, param) -> None:
+        """Register ``param`` (a Parameter, or None for an absent one such as ``bias=False``) under ``name``."""
+        self._check_new_name("parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter({name!r}): expected a Parameter or None, got {type(param).__name__}")
         self._parameters[name] = param
 
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
         """Register a non-trainable tensor (e.g. running statistics) saved in the state dict when persistent."""
-        if "." in name or not name:
-            raise KeyError(f"buffer name {name!r} must be non-empty and contain no '.'")
+        self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}")
-        self.__dict__.pop(name, None)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers.discard(name)
@@ -107,6 +127,9 @@ class Module:
             self._non_persistent_buffers.add(name)
 
     def register_module(self, name: str, module) -> None:
+        if module is not None and not isinstance(module, Module):
+            raise TypeError(f"register_module({name!r}): expected a Module or None, got {type(module).__name__}")
+        self._check_new_name("module", name, self._modules)
         self._modules[name] = module
 
     add_module = register_module
@@ -178,7 +201,7 @@ class Module:
 
     def _named_members(self, store: str, prefix: str, recurse: bool, remove_duplicate: bool = True):
         seen = set()
-        mods = self.named_modules(prefix=prefix) if recurse else [(prefix, self)]
+        mods = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
         for mod_prefix, mod in mods:
             for name, value in getattr(mod, store).items():
                 if value is None or (remove_duplicate and id(value) in seen):
@@ -202,10 +225,13 @@ class Module:
 
     # -- modes and bulk changes -----------------------------------------------------------------------------
     def train(self, mode: bool = True) -> "Module":
+        """Set training mode on this module and, through each child's own ``train`` (so overrides run, as in
+        PyTorch), on all descendants."""
         if not isinstance(mode, bool):
             raise ValueError(f"train(mode): mode must be a bool, got {mode!r}")
-        for m in self.modules():
-            object.__setattr__(m, "training", mode)
+        object.__setattr__(self, "training", mode)
+        for child in self.children():
+            child.train(mode)
         return self
 
     def eval(self) -> "Module":
@@ -283,6 +309,9 @@ class Module:
 
     def double(self) -> "Module":
         return self.to(_backend.float64)
+
+    def half(self) -> "Module":
+        return self.to(_backend.float16)
 
     # -- state dict -----------------------------------------------------------------------------------------
     def state_dict(self, destination=None, prefix: str = "", keep_vars: bool = False) -> "OrderedDict":

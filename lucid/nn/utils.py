@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _backend
 from .._backend import xp_of
 from .._tensor import Tensor
@@ -106,9 +108,10 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
     tn = total_norm.data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
     # computed in the norm's dtype (float32 for float32 grads), as PyTorch does, so the factors agree bit for bit
     coef = xp.minimum(tn.dtype.type(max_norm) / (tn + tn.dtype.type(1e-6)), tn.dtype.type(1.0))
-    for g in grads:
-        c = coef if xp_of(g) is xp else _backend.to_device(coef, _backend.device_of(g))
-        g *= c.astype(g.dtype, copy=False)
+    with np.errstate(invalid="ignore"):  # a non-finite norm gives nan grads, silently, as in torch
+        for g in grads:
+            c = coef if xp_of(g) is xp else _backend.to_device(coef, _backend.device_of(g))
+            g *= c.astype(g.dtype, copy=False)
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
