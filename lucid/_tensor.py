@@ -223,8 +223,11 @@ class Tensor:
     def to(self, *args, dtype=None, device=None, copy: bool = False) -> "Tensor":
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords; differentiable."""
         for a in args:
-            if isinstance(a, str) and a.lower() in ("cpu", "gpu", "cuda", "cuda:0", "gpu:0"):
+            if isinstance(a, str) and a.lower() in _backend._DEVICE_ALIASES:
                 device = a
+            elif isinstance(a, str) and a.replace("lucid.", "").replace("torch.", "") not in _backend.DTYPES:
+                raise ValueError(f"to(): {a!r} is neither a device {_backend.DEVICES} (or 'cuda') nor a dtype "
+                                 f"{_backend._ALLOWED}")
             else:
                 dtype = a
         out = self

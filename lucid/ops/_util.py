@@ -66,5 +66,21 @@ def promote_types(da, db):
     return np.promote_types(da, db)
 
 
+def _category(d) -> int:
+    return 0 if d.kind == "b" else 1 if d.kind in "iu" else 2
+
+
+def result_type(da, db, a_is_0d: bool, b_is_0d: bool):
+    """PyTorch's result dtype of a binary op on two tensors: a 0-d tensor only decides the dtype when it is
+    of a higher category (bool < int < float) than a tensor with dims, so ``float32 + 0-d float64`` stays
+    float32 while ``int64 + 0-d float64`` is float64."""
+    if da == db:
+        return da
+    if a_is_0d != b_is_0d:
+        dim_d, zero_d = (db, da) if a_is_0d else (da, db)
+        return dim_d if _category(zero_d) <= _category(dim_d) else zero_d
+    return promote_types(da, db)
+
+
 def zeros_like_shape(ref, shape, dtype=None):
     return xp_of(ref).zeros(shape, dtype=dtype or ref.dtype)

@@ -13,7 +13,7 @@ from .. import _backend
 from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd.function import Function
-from ._util import promote_types, unbroadcast
+from ._util import result_type, unbroadcast
 
 _SCALARS = (int, float, bool, np.generic)
 
@@ -30,7 +30,7 @@ def _prepare(a, b, need_float: bool = False):
     if ta and tb:
         da, db = a.data.dtype, b.data.dtype
         if da != db:
-            target = promote_types(da, db)
+            target = result_type(da, db, a.data.ndim == 0, b.data.ndim == 0)
             if need_float and target.kind != "f":
                 target = _backend.float32
             a = a if da == target else a.to(target)
@@ -147,30 +147,41 @@ class Neg(Function):
         return -g
 
 
+def _binary(op, a, b):
+    """``op.apply(a, b)``, turning NumPy's broadcasting ValueError into an error that names both shapes."""
+    try:
+        return op.apply(a, b)
+    except ValueError as exc:
+        if "broadcast" not in str(exc):
+            raise
+        raise RuntimeError(f"{op.__name__.lower()}: shapes {tuple(_shape(a))} and {tuple(_shape(b))} cannot "
+                           "be broadcast together") from None
+
+
 def add(a, b, alpha=1):
     a, b = _prepare(a, b)
     if alpha != 1:
         b = mul(b, alpha)
-    return Add.apply(a, b)
+    return _binary(Add, a, b)
 
 
 def sub(a, b, alpha=1):
     a, b = _prepare(a, b)
     if alpha != 1:
         b = mul(b, alpha)
-    return Sub.apply(a, b)
+    return _binary(Sub, a, b)
 
 
 def mul(a, b):
-    return Mul.apply(*_prepare(a, b))
+    return _binary(Mul, *_prepare(a, b))
 
 
 def div(a, b):
-    return Div.apply(*_prepare(a, b, need_float=True))
+    return _binary(Div, *_prepare(a, b, need_float=True))
 
 
 def pow(a, b):  # noqa: A001 (PyTorch's name)
-    return Pow.apply(*_prepare(a, b))
+    return _binary(Pow, *_prepare(a, b))
 
 
 def neg(a):
@@ -423,11 +434,11 @@ class Minimum(_MaxMin):
 
 
 def maximum(a, b):
-    return Maximum.apply(*_prepare(a, b))
+    return _binary(Maximum, *_prepare(a, b))
 
 
 def minimum(a, b):
-    return Minimum.apply(*_prepare(a, b))
+    return _binary(Minimum, *_prepare(a, b))
 
 
 class Where(Function):
