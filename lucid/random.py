@@ -101,8 +101,11 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -
 
 
 def randint(low, high=None, size=(), generator=None, dtype=None, device=None) -> Tensor:
-    """Integers in [low, high) (or [0, low) when high is omitted), int64 by default."""
-    if high is None:
+    """Integers in [low, high), int64 by default. As in torch, ``randint(high, size)`` (a tuple or list as
+    the second argument) and ``randint(high)`` draw from [0, high)."""
+    if isinstance(high, (tuple, list)):  # torch.randint(high, size)
+        low, high, size = 0, low, tuple(high)
+    elif high is None:
         low, high = 0, low
     if high <= low:
         raise ValueError(f"randint: high ({high}) must be greater than low ({low})")
