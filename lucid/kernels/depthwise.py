@@ -45,9 +45,14 @@ except ImportError:  # pragma: no cover - exercised only where numba is absent
     HAVE_NUMBA = False
 
 
+_NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def use_numba(array) -> bool:
-    """True when the numba kernels should handle ``array`` (a NumPy array, numba present, not disabled)."""
-    return HAVE_NUMBA and isinstance(array, np.ndarray) and os.environ.get("LUCID_NO_NUMBA", "0") in ("", "0")
+    """True when the numba kernels should handle ``array``: a float32/float64 NumPy array, numba installed and
+    not disabled with ``LUCID_NO_NUMBA=1``."""
+    return (HAVE_NUMBA and isinstance(array, np.ndarray) and array.dtype in _NUMBA_DTYPES
+            and os.environ.get("LUCID_NO_NUMBA", "0") in ("", "0"))
 
 
 def tap_range(size_in: int, size_out: int, offset: int, stride: int):

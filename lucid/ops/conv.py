@@ -103,6 +103,13 @@ def _col2im(dcols, in_shape, out_hw, geom):
     return gx
 
 
+def _sum_rows(a):
+    """Column sums of a (rows, C) array as a GEMV: with few channels NumPy's axis-0 sum walks the rows one
+    at a time (0.57 ms for 50k x 12 floats) while BLAS does it in 0.03 ms."""
+    xp = xp_of(a)
+    return xp.ones(a.shape[0], dtype=a.dtype) @ a
+
+
 def _batch_chunk(n: int, per_image_bytes: int) -> int:
     return max(1, min(n, _IM2COL_BYTES // max(per_image_bytes, 1)))
 
@@ -139,25 +146,25 @@ class Conv2dFunction(Function):
         else:
             path = "general"
         geom = (sh, sw, pt, pl, dh, dw)
-        ctx.meta = (path, unbatched, (N, Cin, H, W), (Ho, Wo), (kh, kw), geom, groups)
-        xh = _nhwc(x)
-
+        ctx.meta = (path, unbatched, (N, Cin, H, W), (Ho, Wo), (kh, kw), geom, groups, not no_pad)
         if path == "1x1":
-            x2 = xh.reshape(-1, Cin)
+            x2 = _nhwc(x).reshape(-1, Cin)
             w2 = w.reshape(Cout, Cin)
             y2 = x2 @ w2.T
             # x itself is saved too (unused) so that the engine's version check sees in-place changes to it
             ctx.save_for_backward(x2 if need_w else None, w2 if need_x else None, x if need_w else None)
         elif path == "patchify":
-            # (N, Ho*kh, Wo*kw, C) -> (N, Ho, kh, Wo, kw, C) -> (N, Ho, Wo, kh, kw, C): one row per patch
-            xc = xh[:, :Ho * kh, :Wo * kw]
-            patches = xc.reshape(N, Ho, kh, Wo, kw, Cin).transpose(0, 1, 3, 2, 4, 5).reshape(-1, kh * kw * Cin)
+            # (N, C, Ho*kh, Wo*kw) -> (N, C, Ho, kh, Wo, kw) -> (N, Ho, Wo, kh, kw, C): one row per patch, in one
+            # copy from whatever layout x has (going through the NHWC view first would copy NCHW input twice)
+            xc = x[:, :, :Ho * kh, :Wo * kw]
+            patches = xc.reshape(N, Cin, Ho, kh, Wo, kw).transpose(0, 2, 4, 3, 5, 1).reshape(-1, kh * kw * Cin)
             wm = w.transpose(0, 2, 3, 1).reshape(Cout, kh * kw * Cin)  # same (kh, kw, C) order
             y2 = patches @ wm.T
             # the patch matrix is a copy, so it is immune to later in-place changes of x
             ctx.save_for_backward(patches if need_w else None, wm if need_x else None, None)
         elif path == "depthwise":
             wd = w.reshape(Cout, kh, kw)
+            xh = _nhwc(x)
             y = _dw.forward(xh, wd, (Ho, Wo), geom, b)
             ctx.save_for_backward(xh if need_w else None, wd if need_x else None, x if need_w else None)
             y = _nchw(y)
@@ -168,10 +175,11 @@ class Conv2dFunction(Function):
             K = kh * kw * cg
             # wg[g, (i, j, ci), co] = w[g*cog + co, ci, i, j], matching the im2col column order
             wg = w.reshape(G, cog, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(G, K, cog)
+            xh = _nhwc(x)
             y2 = xp.empty((N * Ho * Wo, Cout), dtype=x.dtype)
             step = _batch_chunk(N, Ho * Wo * K * G * x.dtype.itemsize)
             for n0 in range(0, N, step):
-                cols = _im2col(xh[n0:n0 + step], kh, kw, (Ho, Wo), geom, G, not no_pad)
+                cols = _im2col(xh[n0:n0 + step], kh, kw, (Ho, Wo), geom, G, padded=not no_pad)
                 rows = cols.shape[0] * Ho * Wo
                 r0 = n0 * Ho * Wo
                 if G == 1:
@@ -187,7 +195,7 @@ class Conv2dFunction(Function):
 
     @staticmethod
     def backward(ctx, g):
-        path, unbatched, (N, Cin, H, W), (Ho, Wo), (kh, kw), geom, groups = ctx.meta
+        path, unbatched, (N, Cin, H, W), (Ho, Wo), (kh, kw), geom, groups, padded = ctx.meta
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         saved_x, saved_w, _ = ctx.saved_tensors
         xp = xp_of(g)
@@ -198,7 +206,7 @@ class Conv2dFunction(Function):
         g2 = gh.reshape(-1, Cout)
         gx = gw = gb = None
         if need_b:
-            gb = g2.sum(axis=0)
+            gb = _sum_rows(g2)
 
         if path == "1x1":
             if need_x:
@@ -222,7 +230,7 @@ class Conv2dFunction(Function):
                 gw = _dw.grad_weight(gh, saved_x, (kh, kw), geom).reshape(Cout, 1, kh, kw)
         else:
             gx, gw = _general_backward(gh, saved_x, saved_w, (N, H, W, Cin), (Ho, Wo), (kh, kw), geom, groups,
-                                       need_x, need_w)
+                                       padded, need_x, need_w)
         if gx is not None:
             gx = _nchw(gx)
             if unbatched:
@@ -230,7 +238,7 @@ class Conv2dFunction(Function):
         return gx, gw, gb, None, None, None, None
 
 
-def _general_backward(gh, xh, wg, in_shape, out_hw, k_hw, geom, groups, need_x, need_w):
+def _general_backward(gh, xh, wg, in_shape, out_hw, k_hw, geom, groups, padded, need_x, need_w):
     """dX (NHWC) and dW (Cout, Cin/G, kh, kw) of the im2col path, recomputing the columns chunk by chunk."""
     xp = xp_of(gh)
     N, H, W, Cin = in_shape
@@ -241,8 +249,6 @@ def _general_backward(gh, xh, wg, in_shape, out_hw, k_hw, geom, groups, need_x, 
     Cout = gh.shape[3]
     cog = Cout // G
     K = kh * kw * cg
-    padded = geom[2] != 0 or geom[3] != 0 or _out_size(H, kh, geom[0], 0, geom[4]) != Ho \
-        or _out_size(W, kw, geom[1], 0, geom[5]) != Wo
     gx = xp.empty(in_shape, dtype=gh.dtype) if need_x else None
     gwg = xp.zeros((G, K, cog), dtype=gh.dtype) if need_w else None
     step = _batch_chunk(N, Ho * Wo * K * G * gh.dtype.itemsize)
