@@ -62,6 +62,7 @@ class Tensor:
                 _backend.normalize_dtype(arr.dtype)  # reject unsupported dtypes (complex, object...)
         else:
             arr = np.asarray(data, dtype=dtype)
+            _backend.normalize_dtype(arr.dtype)  # refuse object/str arrays (e.g. lists of None or strings)
         if device is not None:
             arr = _backend.to_device(arr, device)
         self.data = arr
@@ -211,6 +212,16 @@ class Tensor:
         if self.requires_grad and _state["enabled"]:
             raise RuntimeError("can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
         return _backend.to_device(self.data, "cpu")
+
+    def __array__(self, dtype=None, copy=None):
+        """``np.asarray(tensor)`` gives the values (as torch does; errors if the tensor requires grad).
+
+        Without this NumPy would treat a Tensor as a sequence and build an object array of 0-d tensors.
+        """
+        a = self.numpy()
+        if dtype is not None and a.dtype != dtype:
+            return a.astype(dtype)
+        return a.copy() if copy else a
 
     def item(self):
         if self.data.size != 1:

@@ -32,7 +32,8 @@ def arr(shape, layout: str = "c", rng=None, low=None, kind: str = "normal") -> n
     """A float32 array of ``shape`` stored in one of several layouts.
 
     layout "c": C-contiguous; "t": a transposed view (reversed strides); "s": every other element of a
-    twice-as-long last dim; "n": negative strides on the last dim. ``low`` shifts |x| to be >= low (for
+    twice-as-long last dim; "n": negative strides on the last dim; "cl": channels-last (4-D only: an NHWC
+    buffer seen with NCHW shape, lucid's activation layout). ``low`` shifts |x| to be >= low (for
     log/sqrt inputs); kind "int" gives small integer values (to provoke ties).
     """
     rng = rng or np.random.default_rng(0)
@@ -55,6 +56,9 @@ def arr(shape, layout: str = "c", rng=None, low=None, kind: str = "normal") -> n
         return draw(shape[:-1] + (2 * shape[-1],))[..., ::2]
     if layout == "n":
         return draw(shape)[..., ::-1]
+    if layout == "cl":
+        n, c, h, w = shape
+        return draw((n, h, w, c)).transpose(0, 3, 1, 2)
     raise ValueError(f"unknown layout {layout!r}")
 
 

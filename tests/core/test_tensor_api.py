@@ -439,3 +439,35 @@ def test_unsupported_operand_errors():
         lucid.zeros(2) + "a"
     with pytest.raises(TypeError):
         lucid.zeros(2) * [1, 2]  # lists are not implicitly converted (neither in torch)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# NumPy interoperability
+def test_np_asarray_of_tensor():
+    t = lucid.tensor([[1.0, 2.0]])
+    a = np.asarray(t)
+    assert a.dtype == np.float32 and a.shape == (1, 2) and np.shares_memory(a, t.data)
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    assert not np.shares_memory(np.array(t), t.data)
+    np.testing.assert_array_equal(t, [[1.0, 2.0]])  # numpy's testing helpers accept tensors
+    with pytest.raises(RuntimeError, match="detach"):
+        np.asarray(lucid.ones(2, requires_grad=True))
+
+
+def test_tensor_from_list_of_0d_tensors():
+    _same(lucid.tensor([lucid.tensor(1.5), lucid.tensor(2.0)]), torch.tensor([torch.tensor(1.5), torch.tensor(2.0)]))
+    _same(lucid.stack([lucid.tensor(1), lucid.tensor(2)]), torch.stack([torch.tensor(1), torch.tensor(2)]))
+
+
+def test_ragged_data_is_refused():
+    with pytest.raises(ValueError, match="inhomogeneous"):
+        lucid.tensor([[1, 2], [3]])
+    with pytest.raises(TypeError, match="object"):
+        lucid.tensor(["a", None])
+
+
+def test_ndarray_op_tensor_gives_tensor():
+    t = lucid.tensor([1.0, 2.0], requires_grad=True)
+    for r in [np.ones(2, np.float32) + t, np.ones(2, np.float32) * t, np.float32(2.0) * t, np.float64(2.0) - t,
+              np.ones((2, 2), np.float32) @ t]:
+        assert isinstance(r, lucid.Tensor) and r.requires_grad and r.dtype == lucid.float32
