@@ -87,19 +87,20 @@ class _TorchvisionSet:
     title: str             # human name for messages
     folder: str            # where torchvision keeps the files below root
     url: str               # where the official files come from (for the "how to get it" hint)
-    shape: tuple           # native (H, W, C)
-    num_classes: int
+    manual: str            # how to put them in place by hand; {url}, {root} and {where} are filled in
 
 
+_UNTAR = "download {url} and extract it into {root}"
+_GUNZIP = "download the four *-ubyte.gz files of {url} into {where} and gunzip them there"
 _TORCHVISION_SETS = {
     "cifar10": _TorchvisionSet("CIFAR10", "CIFAR-10", "cifar-10-batches-py",
-                               "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", (32, 32, 3), 10),
+                               "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", _UNTAR),
     "cifar100": _TorchvisionSet("CIFAR100", "CIFAR-100", "cifar-100-python",
-                                "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", (32, 32, 3), 100),
+                                "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz", _UNTAR),
     "mnist": _TorchvisionSet("MNIST", "MNIST", "MNIST/raw",
-                             "https://ossci-datasets.s3.amazonaws.com/mnist/", (28, 28, 1), 10),
+                             "https://ossci-datasets.s3.amazonaws.com/mnist/", _GUNZIP),
     "fashion_mnist": _TorchvisionSet("FashionMNIST", "Fashion-MNIST", "FashionMNIST/raw",
-                                     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", (28, 28, 1), 10),
+                                     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/", _GUNZIP),
 }
 _FOLDER_SETS = ("imagefolder", "cifar10_sample")
 #: Every data set name build_data knows.
@@ -107,7 +108,7 @@ DATA_SETS = tuple(_TORCHVISION_SETS) + _FOLDER_SETS
 
 
 # ------------------------------------------------------------------------------------------ configuration
-def load_data_config(name: str, **overrides: Any) -> dict:
+def load_data_config(name: str, /, **overrides: Any) -> dict:
     """Read ``conf/data/<name>.yaml`` outside Hydra, apply ``overrides`` and resolve interpolations.
 
     Handy in scripts and tests: ``build_data(load_data_config("cifar100", root="/data/c100"), seed=0)``.
@@ -618,17 +619,18 @@ def _build_torchvision(cfg: _Config, seed: int) -> tuple[dict, dict]:
     where = os.path.join(root, spec.folder)
     base = getattr(tvd, spec.cls_name)
     reader = _reader_class(base, cfg.verify)
+    manual = spec.manual.format(url=spec.url, root=root, where=where)
     if not _torchvision_files_present(spec, base, root):
         if not cfg.download:
             raise DataError(f"{spec.title} not found in {where} and data.download=false: set data.download=true "
-                            f"to fetch it, or put the files of {spec.url} there, or set data.root=<folder>")
+                            f"to fetch it, or {manual}, or set data.root=<folder that holds {spec.folder}>")
         try:
             reader(root, train=True, download=True)
         except Exception as exc:  # noqa: BLE001 (URLError, HTTP errors, md5 mismatch of the archive...)
             raise DataError(
                 f"{spec.title} not found in {where} and download failed (no network?): {_one_line(exc, 120)}; "
-                f"download {spec.url} and extract it under {root}, or set data.root=<folder that holds "
-                f"{spec.folder}> (LUCID_DATA_DIR sets the parent of every data root)") from exc
+                f"{manual}, or set data.root=<folder that holds {spec.folder}> (LUCID_DATA_DIR sets the "
+                f"parent of every data root)") from exc
     splits = {}
     try:
         for split, train in (("train", True), ("test", False)):
