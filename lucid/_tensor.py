@@ -561,6 +561,34 @@ class Tensor:
     def pow(self, exponent):
         return _ops.elementwise.pow(self, exponent)
 
+    def add(self, other, alpha=1):
+        return _ops.elementwise.add(self, other, alpha=alpha)
+
+    def sub(self, other, alpha=1):
+        return _ops.elementwise.sub(self, other, alpha=alpha)
+
+    def mul(self, other):
+        return _ops.elementwise.mul(self, other)
+
+    def div(self, other):
+        return _ops.elementwise.div(self, other)
+
+    def neg(self):
+        return _ops.elementwise.neg(self)
+
+    def maximum(self, other):
+        return _ops.elementwise.maximum(self, other)
+
+    def minimum(self, other):
+        return _ops.elementwise.minimum(self, other)
+
+    def t(self) -> "Tensor":
+        """Transpose of a matrix (0-D and 1-D tensors are returned as they are), as torch.Tensor.t."""
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, got shape {tuple(self.shape)}; "
+                               "use transpose(dim0, dim1) or permute")
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
     def matmul(self, other):
         return _ops.linalg.matmul(self, other)
 

@@ -159,16 +159,16 @@ def _binary(op, a, b):
 
 
 def add(a, b, alpha=1):
+    if alpha != 1:  # scale first: b may be a number (x.add(2, alpha=0.5))
+        b = mul(b, alpha) if isinstance(b, Tensor) else b * alpha
     a, b = _prepare(a, b)
-    if alpha != 1:
-        b = mul(b, alpha)
     return _binary(Add, a, b)
 
 
 def sub(a, b, alpha=1):
+    if alpha != 1:  # scale first: b may be a number (x.sub(2, alpha=0.5))
+        b = mul(b, alpha) if isinstance(b, Tensor) else b * alpha
     a, b = _prepare(a, b)
-    if alpha != 1:
-        b = mul(b, alpha)
     return _binary(Sub, a, b)
 
 

@@ -26,6 +26,12 @@ BINARY = {
     "sub_fn_alpha": (lambda a, b: lucid.sub(a, b, alpha=-3), lambda a, b: torch.sub(a, b, alpha=-3)),
     "mul_fn": (lucid.mul, torch.mul),
     "div_fn": (lucid.div, torch.div),
+    "add_method": (lambda a, b: a.add(b, alpha=-2), lambda a, b: a.add(b, alpha=-2)),
+    "sub_method": (lambda a, b: a.sub(b), lambda a, b: a.sub(b)),
+    "mul_method": (lambda a, b: a.mul(b), lambda a, b: a.mul(b)),
+    "div_method": (lambda a, b: a.div(b), lambda a, b: a.div(b)),
+    "maximum_method": (lambda a, b: a.maximum(b), lambda a, b: a.maximum(b)),
+    "minimum_method": (lambda a, b: a.minimum(b), lambda a, b: a.minimum(b)),
 }
 SHAPE_PAIRS = [
     ((3, 4), (3, 4)),
@@ -44,7 +50,7 @@ SHAPE_PAIRS = [
 def test_binary(op, shapes, layout):
     name = f"{op}[{shapes}-{layout}]"
     rng = rng_for(name)
-    low = 0.5 if op.startswith("div") else None
+    low = 0.5 if op.startswith("div") else None  # keep divisors away from 0
     a = arr(shapes[0], layout, rng)
     b = arr(shapes[1], "c", rng, low=low)
     check(op, *BINARY[op], a, b)
@@ -87,6 +93,9 @@ SCALAR_OPS = {
     "rdiv_scalar": (lambda x: 3 / x, lambda x: 3 / x),
     "neg": (lambda x: -x, lambda x: -x),
     "neg_fn": (lucid.neg, torch.neg),
+    "neg_method": (lambda x: x.neg(), lambda x: x.neg()),
+    "add_method_scalar": (lambda x: x.add(2, alpha=0.5), lambda x: x.add(2, alpha=0.5)),
+    "mul_method_scalar": (lambda x: x.mul(-1.5), lambda x: x.mul(-1.5)),
     "pow_scalar2": (lambda x: x ** 2, lambda x: x ** 2),
     "pow_scalar3": (lambda x: x ** 3, lambda x: x ** 3),
     "pow_scalar_half": (lambda x: x ** 0.5, lambda x: x ** 0.5),

@@ -94,6 +94,14 @@ def test_T(shape):
     both("T", lambda t: t.T, lambda t: t.T, x, gc=bool(x.size))
 
 
+@pytest.mark.parametrize("shape", [(3, 4), (5,), ()], ids=str)
+def test_t(shape):
+    x = arr(shape, "t", rng_for(f"t{shape}"))
+    both("t", lambda t: t.t(), lambda t: t.t(), x)
+    with pytest.raises(RuntimeError, match=r"<= 2.*\(2, 3, 4\)"):
+        lucid.zeros(2, 3, 4).t()
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("args", [(), (1,), (0, 1), (1, -1), (-2, -1), (2, 2), (0, 0)], ids=str)
 def test_flatten(args, layout):
