@@ -1,8 +1,8 @@
 """Depthwise 2-D convolution on channels-last (NHWC) arrays: numba kernels and the pure-NumPy reference.
 
 A depthwise conv (``groups == in_channels == out_channels``) convolves each channel with its own
-``kh x kw`` filter. InceptionNeXt's token mixer runs three of them (3x3, 1x11, 11x1) on channel slices of
-every block, so they are a quarter of the model's CPU time.
+``kh x kw`` filter. InceptionNeXt's token mixer runs three of them (3x3, 1x11, 11x1) on channel slices in
+every block; in a first NumPy prototype they took 25-30% of the model's CPU time.
 
 Layouts (all C-contiguous)::
 
@@ -23,6 +23,8 @@ Two implementations with the same signatures:
   contiguous run of ``Wo*C`` floats in both x and y, so with stride 1 a tap is a single vectorisable loop
   ``y[k] += x[k + shift] * wtile[k]``, where ``wtile`` is the channel weights tiled along the row (this
   avoids a ``k % C`` in the inner loop, which is what makes a per-pixel loop over a dozen channels slow).
+  The loops run over slices from index 0 so that LLVM can drop numba's negative-index wrap-around checks
+  and vectorise: that alone was a 10x difference (3x3 on 16x56x56x12, one thread: 3.6 ms -> 0.36 ms).
 
 The dispatching entry points ``forward``, ``grad_input`` and ``grad_weight`` pick numba for NumPy arrays
 when it is usable (checked at each call, so tests can flip ``LUCID_NO_NUMBA``).
@@ -68,8 +70,11 @@ def tap_range(size_in: int, size_out: int, offset: int, stride: int):
 
 # ---------------------------------------------------------------------------------------------------------
 # NumPy / CuPy reference: one strided-slice update per tap
-def _tap_slices(x_shape, y_shape, i, j, geometry):
-    """(output slices, input slices) over H and W for tap (i, j), or None when the tap misses the image."""
+def tap_slices(x_shape, y_shape, i, j, geometry):
+    """(output slices, input slices) over (N, H, W) for tap (i, j), or None when the tap misses the image.
+
+    ``out[o_sl] (op)= in[i_sl]`` then applies the tap to every output pixel it reaches; conv2d's im2col and
+    the pooling ops use the same helper."""
     sh, sw, pt, pl, dh, dw = geometry
     H, W = x_shape[1], x_shape[2]
     Ho, Wo = y_shape[1], y_shape[2]
@@ -92,7 +97,7 @@ def forward_ref(x, w, out_hw, geometry, bias=None):
         y += bias
     for i in range(w.shape[1]):
         for j in range(w.shape[2]):
-            sl = _tap_slices(x.shape, y.shape, i, j, geometry)
+            sl = tap_slices(x.shape, y.shape, i, j, geometry)
             if sl is not None:
                 y[sl[0]] += x[sl[1]] * w[:, i, j]
     return y
@@ -105,7 +110,7 @@ def grad_input_ref(gy, w, in_hw, geometry):
     gx = xp.zeros((N, in_hw[0], in_hw[1], C), dtype=gy.dtype)
     for i in range(w.shape[1]):
         for j in range(w.shape[2]):
-            sl = _tap_slices(gx.shape, gy.shape, i, j, geometry)
+            sl = tap_slices(gx.shape, gy.shape, i, j, geometry)
             if sl is not None:
                 gx[sl[1]] += gy[sl[0]] * w[:, i, j]
     return gx
@@ -118,7 +123,7 @@ def grad_weight_ref(gy, x, k_hw, geometry):
     gw = xp.zeros((C, k_hw[0], k_hw[1]), dtype=x.dtype)
     for i in range(k_hw[0]):
         for j in range(k_hw[1]):
-            sl = _tap_slices(x.shape, gy.shape, i, j, geometry)
+            sl = tap_slices(x.shape, gy.shape, i, j, geometry)
             if sl is not None:
                 gw[:, i, j] = xp.einsum("nhwc,nhwc->c", gy[sl[0]], x[sl[1]])
     return gw

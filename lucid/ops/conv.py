@@ -83,7 +83,7 @@ def _im2col(xh, kh, kw, out_hw, geom, groups, padded):
     x5 = xh.reshape(n, H, W, groups, cg)
     for i in range(kh):
         for j in range(kw):
-            sl = _dw._tap_slices(xh.shape, (n, Ho, Wo), i, j, geom)
+            sl = _dw.tap_slices(xh.shape, (n, Ho, Wo), i, j, geom)
             if sl is not None:
                 cols[:, sl[0][1], sl[0][2], :, i, j, :] = x5[sl[1]]
     return cols
@@ -97,7 +97,7 @@ def _col2im(dcols, in_shape, out_hw, geom):
     g5 = gx.reshape(n, H, W, groups, cg)
     for i in range(kh):
         for j in range(kw):
-            sl = _dw._tap_slices(in_shape, (n, Ho, Wo), i, j, geom)
+            sl = _dw.tap_slices(in_shape, (n, Ho, Wo), i, j, geom)
             if sl is not None:
                 g5[sl[1]] += dcols[:, sl[0][1], sl[0][2], :, i, j, :]
     return gx

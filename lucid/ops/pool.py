@@ -16,7 +16,7 @@ import numpy as np
 from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd.function import Function
-from ..kernels.depthwise import _tap_slices
+from ..kernels.depthwise import tap_slices
 from .conv import _nchw, _nhwc, _pair
 
 __all__ = ["avg_pool2d", "max_pool2d", "adaptive_avg_pool2d"]
@@ -87,7 +87,7 @@ class AvgPool2dFunction(Function):
             y = xp.zeros((N, Ho, Wo, C), dtype=x.dtype)
             for i in range(k[0]):
                 for j in range(k[1]):
-                    sl = _tap_slices(xh.shape, y.shape, i, j, geom)
+                    sl = tap_slices(xh.shape, y.shape, i, j, geom)
                     if sl is not None:
                         y[sl[0]] += xh[sl[1]]
         if divisor_override:
@@ -117,7 +117,7 @@ class AvgPool2dFunction(Function):
             gx = xp.zeros(in_shape, dtype=g.dtype)
             for i in range(k[0]):
                 for j in range(k[1]):
-                    sl = _tap_slices(in_shape, gs.shape, i, j, geom)
+                    sl = tap_slices(in_shape, gs.shape, i, j, geom)
                     if sl is not None:
                         gx[sl[1]] += gs[sl[0]]
         gx = _nchw(gx)
@@ -167,7 +167,7 @@ class MaxPool2dFunction(Function):
         arg = xp.full((N, Ho, Wo, C), -1, dtype=xp.int8 if taps < 128 else xp.int32)
         for i in range(k[0]):
             for j in range(k[1]):
-                sl = _tap_slices(xh.shape, y.shape, i, j, geom)
+                sl = tap_slices(xh.shape, y.shape, i, j, geom)
                 if sl is None:
                     continue
                 v = xh[sl[1]]
@@ -196,7 +196,7 @@ class MaxPool2dFunction(Function):
         zero = xp.zeros((), dtype=g.dtype)
         for i in range(k[0]):
             for j in range(k[1]):
-                sl = _tap_slices(in_shape, gh.shape, i, j, geom)
+                sl = tap_slices(in_shape, gh.shape, i, j, geom)
                 if sl is not None:
                     # within one tap the output -> input map is one-to-one, so += on the strided slice is safe
                     gx[sl[1]] += xp.where(arg[sl[0]] == i * k[1] + j, gh[sl[0]], zero)
