@@ -1,0 +1,187 @@
+"""Per-channel BatchNorm passes over a channels-last ``(M, C)`` matrix: numba kernels and the NumPy reference.
+
+A 4-D activation is stored channels-last, so its NHWC buffer is a C-contiguous ``(M, C)`` matrix with
+``M = N*H*W`` rows; BatchNorm's work is four memory-bound passes over such matrices::
+
+    stats:        sum_c (x - s), sum_c (x - s)^2            (training forward: batch mean and variance)
+    scale_shift:  y = (x - mean[c]) * scale[c] + bias[c]    (both modes; scale = weight / std)
+    grad_sums:    sum_c dy, sum_c dy * (x - mean)           (backward: dbias, dweight, dx coefficients)
+    grad_input:   dx = k1[c] * dy + k2[c] * (x - mean) + k3[c]
+
+Sums are accumulated in float64 (per-thread partial rows, then combined), around a per-channel shift ``s``
+(a sample of each channel), so the variance does not suffer from cancellation when the mean is large
+against the standard deviation. The elementwise passes subtract the mean before scaling, and the float32
+mean is split in two float32 parts ``mean_hi + mean_lo`` subtracted one after the other (compiled without
+fastmath reassociation, which would merge them), so ``x - mean`` is as exact as in float64: folding the
+mean into a shift, ``y = x * scale + shift``, loses ``|mean| / std`` float32 ulps when the two large terms
+cancel (torch's float32 CPU kernel shows that error).
+
+The numba kernels make each pass one parallel sweep without temporaries; the NumPy reference (also the
+CuPy path, and the one used when numba is missing or ``LUCID_NO_NUMBA=1``) computes the same quantities
+with ufuncs and reductions. Measured at InceptionNeXt-tiny shapes (benchmarks/suite_nn_norm.py), the
+kernels make batch_norm forward+backward several times faster than the NumPy form.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .._backend import xp_of
+
+try:  # numba is a dependency, but lucid must keep working (slower) without it
+    import numba
+    from numba import njit, prange
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only where numba is absent
+    numba = None
+    HAVE_NUMBA = False
+
+
+def use_numba(array) -> bool:
+    """True when the kernels should handle ``array`` (float32 NumPy, numba present, not disabled)."""
+    return (HAVE_NUMBA and isinstance(array, np.ndarray) and array.dtype == np.float32
+            and os.environ.get("LUCID_NO_NUMBA", "0") in ("", "0"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# NumPy / CuPy reference
+def stats_ref(x, shift):
+    """(sum (x - shift), sum (x - shift)^2) per column of a 2-D array, accumulated in float64."""
+    xp = xp_of(x)
+    d = x - shift.astype(x.dtype)  # shift is a sample of each column: d is small, its rounding negligible
+    return d.sum(axis=0, dtype=xp.float64), (d * d).sum(axis=0, dtype=xp.float64)
+
+
+def _centered(x, mean_hi, mean_lo):
+    return (x - mean_hi) - mean_lo
+
+
+def scale_shift_ref(x, mean_hi, mean_lo, scale, bias, out):
+    """out = (x - mean) * scale + bias (vectors of x's dtype, broadcast over rows)."""
+    xp = xp_of(x)
+    xp.multiply(_centered(x, mean_hi, mean_lo), scale, out=out)
+    out += bias
+    return out
+
+
+def grad_sums_ref(dy, x, mean):
+    """(sum dy, sum dy * (x - mean)) per column, accumulated in float64 (``mean`` float64 (C,))."""
+    xp = xp_of(x)
+    xc = _centered(x, *split_mean(mean, x.dtype))
+    return dy.sum(axis=0, dtype=xp.float64), (dy * xc).sum(axis=0, dtype=xp.float64)
+
+
+def grad_input_ref(dy, x, mean_hi, mean_lo, k1, k2, k3, out):
+    """out = k1 * dy + k2 * (x - mean) + k3 (vectors of x's dtype, broadcast over rows)."""
+    xp = xp_of(x)
+    xp.multiply(_centered(x, mean_hi, mean_lo), k2, out=out)
+    out += k3
+    out += dy * k1
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------
+# numba kernels: (M, C) C-contiguous float32 matrices; rows split in blocks, one per thread
+if HAVE_NUMBA:
+    # reductions may be reassociated (vectorised float64 sums); the elementwise passes must not be, or
+    # (x - mean_hi) - mean_lo would be folded into x - (mean_hi + mean_lo) == x - mean_hi
+    _NO_REASSOC = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _stats_kernel(x, shift, nblocks):
+        m, c = x.shape
+        part = np.zeros((nblocks, 2, c), dtype=np.float64)
+        step = (m + nblocks - 1) // nblocks
+        for b in prange(nblocks):
+            acc = part[b, 0]
+            acc2 = part[b, 1]
+            for i in range(b * step, min(m, (b + 1) * step)):
+                row = x[i]
+                for j in range(c):
+                    v = np.float64(row[j]) - shift[j]
+                    acc[j] += v
+                    acc2[j] += v * v
+        return part.sum(axis=0)
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _grad_sums_kernel(dy, x, mean, nblocks):
+        m, c = x.shape
+        part = np.zeros((nblocks, 2, c), dtype=np.float64)
+        step = (m + nblocks - 1) // nblocks
+        for b in prange(nblocks):
+            acc = part[b, 0]
+            accx = part[b, 1]
+            for i in range(b * step, min(m, (b + 1) * step)):
+                grow = dy[i]
+                xrow = x[i]
+                for j in range(c):
+                    g = np.float64(grow[j])
+                    acc[j] += g
+                    accx[j] += g * (np.float64(xrow[j]) - mean[j])
+        return part.sum(axis=0)
+
+    @njit(parallel=True, fastmath=_NO_REASSOC, cache=True)
+    def _scale_shift_kernel(x, mean_hi, mean_lo, scale, bias, out):
+        m, c = x.shape
+        for i in prange(m):
+            xrow = x[i]
+            orow = out[i]
+            for j in range(c):
+                orow[j] = ((xrow[j] - mean_hi[j]) - mean_lo[j]) * scale[j] + bias[j]
+
+    @njit(parallel=True, fastmath=_NO_REASSOC, cache=True)
+    def _grad_input_kernel(dy, x, mean_hi, mean_lo, k1, k2, k3, out):
+        m, c = x.shape
+        for i in prange(m):
+            grow = dy[i]
+            xrow = x[i]
+            orow = out[i]
+            for j in range(c):
+                orow[j] = k1[j] * grow[j] + k2[j] * ((xrow[j] - mean_hi[j]) - mean_lo[j]) + k3[j]
+
+
+def _nblocks(m: int) -> int:
+    # a few blocks per thread balance uneven threads; each block's partial sums cost 2*C float64
+    return max(1, min(m, 4 * numba.get_num_threads()))
+
+
+def split_mean(mean, dtype):
+    """A float64 per-channel mean as two vectors of ``dtype`` whose sum is the mean to ~2x the precision."""
+    hi = mean.astype(dtype)
+    lo = (mean - hi.astype(mean.dtype)).astype(dtype)
+    return hi, lo
+
+
+# ---------------------------------------------------------------------------------------------------------
+# dispatch: x, dy, out are (M, C) C-contiguous; per-channel vectors are 1-D of length C. float64 vectors
+# (shift, mean) stay float64; the others have x's dtype.
+def stats(x, shift):
+    """(sum (x - shift), sum (x - shift)^2) over rows, float64 arrays of length C."""
+    if use_numba(x) and x.shape[0] > 0:
+        r = _stats_kernel(x, shift, _nblocks(x.shape[0]))
+        return r[0], r[1]
+    return stats_ref(x, shift)
+
+
+def scale_shift(x, mean_hi, mean_lo, scale, bias, out):
+    if use_numba(x):
+        _scale_shift_kernel(x, mean_hi, mean_lo, scale, bias, out)
+        return out
+    return scale_shift_ref(x, mean_hi, mean_lo, scale, bias, out)
+
+
+def grad_sums(dy, x, mean):
+    """(sum dy, sum dy * (x - mean)) over rows, float64 arrays of length C."""
+    if use_numba(x) and dy.dtype == x.dtype and x.shape[0] > 0:
+        r = _grad_sums_kernel(dy, x, mean, _nblocks(x.shape[0]))
+        return r[0], r[1]
+    return grad_sums_ref(dy, x, mean)
+
+
+def grad_input(dy, x, mean_hi, mean_lo, k1, k2, k3, out):
+    if use_numba(x) and dy.dtype == x.dtype:
+        _grad_input_kernel(dy, x, mean_hi, mean_lo, k1, k2, k3, out)
+        return out
+    return grad_input_ref(dy, x, mean_hi, mean_lo, k1, k2, k3, out)
