@@ -109,3 +109,7 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             deps[parent] -= 1
             if deps[parent] == 0:
                 ready.append(parent)
+        if not retain_graph:
+            # drop the references to the input tensors too: otherwise every activation of the graph stays
+            # alive for as long as the caller holds the root (e.g. `loss` until the next step's forward)
+            n._inputs = ()

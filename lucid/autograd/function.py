@@ -25,6 +25,8 @@ The instance created by ``apply`` is both the ``ctx`` and the output's ``grad_fn
 """
 from __future__ import annotations
 
+import weakref
+
 from .grad_mode import _state
 
 
@@ -64,6 +66,7 @@ class Function:
 
     def _release(self) -> None:
         self._saved = ()
+        self._saved_versions = ()
         self._released = True
 
     @property
@@ -116,11 +119,15 @@ class Function:
 
 
 def _saved_versions(saved, args, result) -> tuple:
-    """(tensor, version) for every saved array that is the storage of an input or of the output."""
+    """(tensor, version) for every saved array that is the storage of an input or of the output.
+
+    The output is held through a weak reference: a strong one would make a cycle (output -> grad_fn ->
+    output) that only the cyclic garbage collector frees, keeping activations alive much longer.
+    """
     pairs = []
     for s in saved:
         if s is result.data:
-            pairs.append((result, result._version))
+            pairs.append((weakref.ref(result), result._version))
             continue
         for a in args:
             if isinstance(a, Tensor) and s is a.data:
@@ -132,6 +139,10 @@ def _saved_versions(saved, args, result) -> tuple:
 def check_saved_versions(node: Function) -> None:
     """Raise if a tensor whose array ``node`` saved was modified in place after the forward pass."""
     for tensor, version in node._saved_versions:
+        if isinstance(tensor, weakref.ref):
+            tensor = tensor()
+            if tensor is None:  # the output is gone, so nobody can have modified it through it
+                continue
         if tensor._version != version:
             raise RuntimeError(
                 f"one of the tensors needed for gradient computation by {type(node).__name__} has been "

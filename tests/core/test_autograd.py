@@ -471,3 +471,53 @@ def test_custom_function_wrong_gradient_shape_errors():
     x = lucid.randn(3, requires_grad=True)
     with pytest.raises(RuntimeError, match=r"Bad.backward returned a gradient of shape \(\).*\(3,\)"):
         Bad.apply(x).sum().backward()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# memory: the graph must not keep activations alive longer than needed
+@pytest.fixture
+def no_cyclic_gc():
+    import gc
+
+    gc.collect()
+    gc.disable()
+    yield
+    gc.enable()
+
+
+def test_output_saved_by_its_own_node_is_freed_by_refcount(no_cyclic_gc):
+    """Exp saves its output; the node must not hold the output strongly (a cycle only gc would break)."""
+    import weakref
+
+    x = lucid.randn(100, requires_grad=True)
+    for op in (lambda t: t.exp(), lambda t: t.tanh(), lambda t: t.sigmoid(), lambda t: t.relu(),
+               lambda t: t.abs().sqrt(), lambda t: t.softmax(0)):
+        y = op(x)
+        ref = weakref.ref(y)
+        del y
+        assert ref() is None
+
+
+def test_backward_frees_intermediates_while_root_is_alive(no_cyclic_gc):
+    import weakref
+
+    x = lucid.randn(100, requires_grad=True)
+    y = x * 2
+    z = (y + 1).exp()
+    loss = z.sum()
+    refs = [weakref.ref(y), weakref.ref(z)]
+    del y, z
+    assert all(r() is not None for r in refs)  # needed for backward
+    loss.backward()
+    assert all(r() is None for r in refs)  # ... and dropped by it, although `loss` is still held
+    with pytest.raises(RuntimeError, match="second time"):
+        loss.backward()
+
+
+def test_retain_graph_keeps_what_a_second_backward_needs(no_cyclic_gc):
+    x = lucid.randn(5, requires_grad=True)
+    loss = ((x * 2).exp() * x).sum()
+    loss.backward(retain_graph=True)
+    g1 = x.grad.numpy().copy()
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * g1, rtol=1e-6)
