@@ -13,6 +13,9 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        if b.ndim == 2 and a.ndim > 2:
+            # activations @ weight: one (rows, K) @ (K, N) GEMM instead of a loop over the batch
+            return (a.reshape(-1, a.shape[-1]) @ b).reshape(a.shape[:-1] + (b.shape[1],))
         return a @ b
 
     @staticmethod
@@ -21,6 +24,14 @@ class MatMul(Function):
         na, nb = ctx.needs_input_grad
         xp = xp_of(g)
         ga = gb = None
+        if b.ndim == 2 and a.ndim > 2:
+            # dW = A^T G as a single GEMM over all rows (no per-batch products summed afterwards)
+            g2 = g.reshape(-1, b.shape[1])
+            if na:
+                ga = (g2 @ b.T).reshape(a.shape)
+            if nb:
+                gb = a.reshape(-1, a.shape[-1]).T @ g2
+            return ga, gb
         # promote 1-D operands the way matmul does, then undo it on the gradients
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b

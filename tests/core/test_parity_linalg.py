@@ -12,7 +12,9 @@ MATMUL_SHAPES = [
     ((5,), (5, 3)),  # 1-D x 2-D
     ((4, 5), (5,)),  # 2-D x 1-D
     ((4, 5), (5, 3)),
-    ((2, 4, 5), (5, 3)),  # batched x matrix
+    ((2, 4, 5), (5, 3)),  # batched x matrix (one GEMM over all rows)
+    ((2, 3, 4, 5), (5, 2)),
+    ((2, 0, 5), (5, 3)),
     ((5,), (2, 5, 3)),  # vector x batched
     ((2, 4, 5), (5,)),  # batched x vector
     ((2, 1, 4, 5), (3, 5, 2)),  # batch dims broadcast
