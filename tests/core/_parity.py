@@ -10,12 +10,14 @@ upstream gradient through both and compares the input gradients. The worst error
 """
 from __future__ import annotations
 
+import contextlib
 import zlib
 
 import numpy as np
 import torch
 
 import lucid
+from lucid.autograd import engine as _engine
 
 FWD_TOL = 1e-5
 GRAD_TOL = 1e-4
@@ -109,6 +111,24 @@ def _to_torch(a, requires_grad: bool):
     return a
 
 
+@contextlib.contextmanager
+def _strict_grad_dtypes(name):
+    """Fail when a gradient reaches a leaf in another dtype than the leaf's: the engine would cast it
+    silently, hiding float64 temporaries in an op's backward."""
+    real = _engine._accumulate_leaf
+
+    def strict(tensor, grad, stored):
+        assert grad.dtype == tensor.data.dtype, (
+            f"{name}: gradient of dtype {grad.dtype} reached a {tensor.data.dtype} leaf (a backward promotes)")
+        return real(tensor, grad, stored)
+
+    _engine._accumulate_leaf = strict
+    try:
+        yield
+    finally:
+        _engine._accumulate_leaf = real
+
+
 def check(name, lucid_fn, torch_fn, *args, grad: bool = True, grad_args=None, fwd_tol: float = FWD_TOL,
           grad_tol: float = GRAD_TOL):
     """Compare ``lucid_fn(*largs)`` with ``torch_fn(*targs)``, forward and backward (see module docstring).
@@ -145,8 +165,9 @@ def check(name, lucid_fn, torch_fn, *args, grad: bool = True, grad_args=None, fw
         for lo, to in float_outs:
             assert lo.requires_grad, f"{name}: lucid output does not require grad but torch's does"
         seeds = [rng.standard_normal(to.shape).astype(np.float32) for _, to in float_outs]
-        for j, ((lo, _), s) in enumerate(zip(float_outs, seeds)):
-            lo.backward(lucid.Tensor(s), retain_graph=j < len(float_outs) - 1)
+        with _strict_grad_dtypes(name):
+            for j, ((lo, _), s) in enumerate(zip(float_outs, seeds)):
+                lo.backward(lucid.Tensor(s.astype(lo.dtype)), retain_graph=j < len(float_outs) - 1)
         if float_outs:
             torch.autograd.backward([to for _, to in float_outs], [torch.from_numpy(s) for s in seeds])
         for i in sorted(wants):
