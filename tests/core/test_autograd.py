@@ -521,3 +521,31 @@ def test_retain_graph_keeps_what_a_second_backward_needs(no_cyclic_gc):
     g1 = x.grad.numpy().copy()
     loss.backward()
     np.testing.assert_allclose(x.grad.numpy(), 2 * g1, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# gradcheck itself must be able to fail
+def test_gradcheck_catches_a_wrong_backward():
+    class WrongSquare(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * x  # should be 2 * g * x
+
+    x = lucid.tensor(np.array([0.5, -1.0, 2.0]), requires_grad=True)
+    with pytest.raises(AssertionError, match="gradcheck failed for input 0"):
+        lucid.autograd.gradcheck(WrongSquare.apply, (x,))
+    assert lucid.autograd.gradcheck(WrongSquare.apply, (x,), raise_exception=False) is False
+    assert lucid.autograd.gradcheck(lambda t: t * t, (x,))
+
+
+def test_gradcheck_argument_errors():
+    with pytest.raises(TypeError, match="float64"):
+        lucid.autograd.gradcheck(lambda t: t * 2, (lucid.randn(3, requires_grad=True),))
+    with pytest.raises(ValueError, match="requires_grad"):
+        lucid.autograd.gradcheck(lambda t: t * 2, (lucid.randn(3, dtype=lucid.float64),))
