@@ -1,2 +1,80 @@
-"""(being written)"""
-__all__ = []
+"""Dropout and stochastic depth (``torch.nn.functional.dropout``, timm's ``drop_path``).
+
+Random numbers come from ``lucid.random``'s default generator (NumPy PCG64 on the host; the mask is moved
+to the GPU for CuPy tensors), so ``lucid.manual_seed`` makes masks reproducible on every device. Masks are
+drawn in the tensor's logical (C) order, so they do not depend on its memory layout; the output keeps the
+input's layout (a channels-last activation stays channels-last).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _backend
+from .._backend import xp_of
+from .._tensor import Tensor
+from ..autograd.function import Function
+from .. import random as _random
+
+__all__ = ["dropout", "drop_path"]
+
+
+class _MaskMul(Function):
+    """``x * mask`` with a precomputed, pre-scaled mask that broadcasts against x (it gets no gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, mask):
+        ctx.save_for_backward(mask)
+        out = xp_of(x).empty_like(x)  # order "K": the input's layout
+        xp_of(x).multiply(x, mask, out=out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (mask,) = ctx.saved_tensors
+        return g * mask, None
+
+
+def _check_p(p, name):
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{name} probability has to be between 0 and 1, but got {p}")
+
+
+def _keep_mask(shape, keep_prob, dtype, device):
+    """Bernoulli(keep_prob) mask of ``shape`` scaled by 1/keep_prob (all zeros when keep_prob == 0)."""
+    u = _random.default_generator.rng.random(shape, dtype=np.float32)
+    mask = (u < keep_prob).astype(dtype)
+    if keep_prob > 0:
+        mask *= 1.0 / keep_prob
+    return _backend.to_device(mask, device)
+
+
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)`` (so the expectation is
+    unchanged); the identity (the same tensor) when ``training`` is False or ``p == 0``. ``p == 1`` gives
+    zeros. ``inplace`` is accepted for compatibility; lucid returns a new tensor."""
+    _check_p(p, "dropout")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"dropout: input must be a Tensor, got {type(input).__name__}")
+    if not training or p == 0.0:
+        return input
+    if input.data.dtype.kind != "f":
+        raise TypeError(f"dropout: input must be floating point, got dtype {input.dtype}")
+    mask = _keep_mask(input.shape, 1.0 - p, input.dtype, input.device)
+    return _MaskMul.apply(input, mask)
+
+
+def drop_path(x, drop_prob: float = 0.0, training: bool = False, scale_by_keep: bool = True):
+    """Stochastic depth per sample (timm's ``drop_path``): with probability ``drop_prob`` a sample's whole
+    residual branch ``x[i]`` is zeroed; kept samples are scaled by ``1 / (1 - drop_prob)`` when
+    ``scale_by_keep``. One Bernoulli draw per sample, broadcast over the other dims of ``x`` (N, ...).
+    The identity when ``drop_prob == 0`` or not ``training``."""
+    _check_p(drop_prob, "drop_path")
+    if drop_prob == 0.0 or not training:
+        return x
+    keep_prob = 1.0 - drop_prob
+    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+    u = _random.default_generator.rng.random(shape, dtype=np.float32)
+    mask = (u < keep_prob).astype(x.dtype)
+    if keep_prob > 0.0 and scale_by_keep:
+        mask *= 1.0 / keep_prob
+    return _MaskMul.apply(x, _backend.to_device(mask, x.device))
