@@ -23,6 +23,7 @@ single-threaded); the numba loop reads p, g, m, v once and writes p, m, v once, 
 from __future__ import annotations
 
 import os
+import types
 
 import numpy as np
 
@@ -48,65 +49,71 @@ def numba_available() -> bool:
     return numba is not None
 
 
-def _scalars(dtype, *, lr, beta1, beta2, eps, weight_decay, decoupled, step):
-    """Python-float scalars of one update, rounded to the array dtype (what torch's CPU kernels do)."""
+def adam_scalars(dtype, *, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step) -> np.ndarray:
+    """The scalars of one update as an array of ``dtype`` (torch computes them in Python floats and its CPU
+    kernels round them to the tensor's type once; so do we). Shared by all parameters of a group with the
+    same dtype and step, and passed to the kernel as one argument (numba's dispatch cost grows with the
+    argument count)::
+
+        [g_sign, decay, wd, w1, 1 - w1, beta2, 1 - beta2, sqrt(bias_correction2), eps, -step_size]
+
+    ``decay`` is ``1 - lr*wd`` for decoupled decay (else 1), ``wd`` the L2 factor for coupled decay (else 0),
+    ``w1 = 1 - beta1`` the lerp weight of ``exp_avg`` towards the gradient.
+    """
     t = np.dtype(dtype).type
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
     step_size = lr / bias_correction1
-    bias_correction2_sqrt = bias_correction2 ** 0.5
-    w1 = 1 - beta1  # lerp weight of exp_avg towards the gradient
-    return dict(
-        decay=t(1 - lr * weight_decay) if decoupled and weight_decay != 0 else t(1),
-        wd=t(weight_decay) if not decoupled else t(0),
-        w1=t(w1),
-        one_minus_w1=t(1) - t(w1),  # torch computes (1 - weight) in the opmath type
-        lerp_hi=bool(abs(w1) >= 0.5),
-        beta2=t(beta2),
-        one_minus_beta2=t(1 - beta2),
-        bc2_sqrt=t(bias_correction2_sqrt),
-        eps=t(eps),
-        neg_step_size=t(-step_size),
-    )
+    w1 = t(1 - beta1)
+    return np.array([
+        -1.0 if maximize else 1.0,
+        t(1 - lr * weight_decay) if decoupled else t(1),
+        t(0) if decoupled else t(weight_decay),
+        w1,
+        t(1) - w1,  # torch computes (1 - weight) in the opmath type
+        t(beta2),
+        t(1 - beta2),
+        t(bias_correction2 ** 0.5),
+        t(eps),
+        t(-step_size),
+    ], dtype=dtype)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # reference: in-place ufuncs on numpy or cupy arrays
-def adam_step_reference(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2, eps,
-                        weight_decay, decoupled, amsgrad, maximize, step) -> None:
+def adam_step_reference(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars) -> None:
     """One Adam/AdamW update of ``param`` in place, in array ufuncs (NumPy or CuPy); see the module doc.
 
-    ``param``, ``exp_avg``, ``exp_avg_sq`` (and ``max_exp_avg_sq`` when ``amsgrad``) are updated in place;
-    ``grad`` is only read. ``step`` is the step count after incrementing (1 on the first update).
+    ``param``, ``exp_avg``, ``exp_avg_sq`` and ``max_exp_avg_sq`` (None unless amsgrad) are updated in
+    place; ``grad`` is only read; ``scalars`` comes from ``adam_scalars``.
     """
     xp = xp_of(param)
-    s = _scalars(param.dtype, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                 decoupled=decoupled, step=step)
-    g = xp.negative(grad) if maximize else grad
-    if weight_decay != 0:
-        if decoupled:
-            param *= s["decay"]
-        else:
-            g = g + s["wd"] * param
+    gsign, decay, wd, w1, one_minus_w1, beta2, one_minus_beta2, bc2_sqrt, eps, neg_step_size = scalars.tolist()
+    t = param.dtype.type
+    g = xp.negative(grad) if gsign < 0 else grad
+    if decay != 1:
+        param *= t(decay)
+    if wd != 0:
+        g = g + t(wd) * param
     tmp = xp.subtract(g, exp_avg)  # exp_avg.lerp_(g, w1)
-    if s["lerp_hi"]:
-        tmp *= s["one_minus_w1"]
+    if abs(w1) >= 0.5:
+        tmp *= t(one_minus_w1)
         xp.subtract(g, tmp, out=exp_avg)
     else:
-        tmp *= s["w1"]
+        tmp *= t(w1)
         exp_avg += tmp
-    exp_avg_sq *= s["beta2"]  # exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-    xp.multiply(g, s["one_minus_beta2"], out=tmp)
+    exp_avg_sq *= t(beta2)  # exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    xp.multiply(g, t(one_minus_beta2), out=tmp)
     tmp *= g
     exp_avg_sq += tmp
-    if amsgrad:
+    if max_exp_avg_sq is not None:
         xp.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
         xp.sqrt(max_exp_avg_sq, out=tmp)
     else:
         xp.sqrt(exp_avg_sq, out=tmp)
-    tmp /= s["bc2_sqrt"]  # denom = sqrt(v) / sqrt(bc2) + eps
-    tmp += s["eps"]
-    num = xp.multiply(exp_avg, s["neg_step_size"])  # param.addcdiv_(exp_avg, denom, value=-step_size)
+    tmp /= t(bc2_sqrt)  # denom = sqrt(v) / sqrt(bc2) + eps
+    tmp += t(eps)
+    num = xp.multiply(exp_avg, t(neg_step_size))  # param.addcdiv_(exp_avg, denom, value=-step_size)
     num /= tmp
     param += num
 
@@ -115,10 +122,11 @@ def adam_step_reference(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr,
 # compiled: one pass over flat arrays
 if numba is not None:
 
-    def _adam_body(p, g, m, v, vmax, gsign, decay, wd, w1, one_minus_w1, lerp_hi, beta2, one_minus_beta2,
-                   bc2_sqrt, eps, neg_step_size, amsgrad):  # pragma: no cover (compiled)
+    def _adam_loop(p, g, m, v, vmax, gsign, decay, wd, w1, one_minus_w1, beta2, one_minus_beta2, bc2_sqrt,
+                   eps, neg_step_size, amsgrad):  # pragma: no cover (compiled)
         # maximize and the two weight-decay forms are folded into exact arithmetic (g*(+-1), p*1, g + 0*p)
         # instead of branches: loop-invariant branches kept LLVM from vectorizing the loop (1.6x slower).
+        lerp_hi = abs(w1) >= 0.5  # torch's lerp switches formula at weight 0.5
         for i in prange(p.shape[0]):
             gi = g[i] * gsign
             pi = p[i] * decay
@@ -140,14 +148,39 @@ if numba is not None:
             denom = np.sqrt(vi) / bc2_sqrt + eps
             p[i] = pi + neg_step_size * mi / denom
 
-    _adam_parallel = numba.njit(parallel=True, cache=True, fastmath=False)(_adam_body)
-    _adam_serial = numba.njit(parallel=False, cache=True, fastmath=False)(_adam_body)
+    def _renamed(fn, name):
+        """A copy of ``fn`` under another name: numba's on-disk cache is keyed by the function's qualified
+        name, and two dispatchers (parallel and serial) of one Python function overwrite each other's
+        cache entries (which crashed when the wrong machine code was loaded)."""
+        clone = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+        clone.__qualname__ = name
+        return clone
+
+    _loop_parallel = numba.njit(parallel=True, cache=True, fastmath=False)(
+        _renamed(_adam_loop, "_adam_loop_parallel"))
+    _loop_serial = numba.njit(parallel=False, cache=True, fastmath=False)(_renamed(_adam_loop, "_adam_loop_serial"))
+
+    # Entry points take the scalars as one array: numba's per-call dispatch cost grows with the argument
+    # count (17 -> 7 arguments cut the per-parameter overhead ~3x), but reading the array inside the
+    # parallel loop made it 5x slower, so a serial wrapper unpacks it and calls the loop natively.
+    @numba.njit(cache=True)
+    def _adam_parallel(p, g, m, v, vmax, sc, amsgrad):  # pragma: no cover (compiled)
+        _loop_parallel(p, g, m, v, vmax, sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9],
+                       amsgrad)
+
+    @numba.njit(cache=True)
+    def _adam_serial(p, g, m, v, vmax, sc, amsgrad):  # pragma: no cover (compiled)
+        _loop_serial(p, g, m, v, vmax, sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9],
+                     amsgrad)
 
 
 def _flat_views(param, others):
     """1-D views of ``param`` and ``others`` sharing one element order, or None if that needs a copy of
-    an array that is written. Read-only arrays (the grad) may be copied into ``param``'s order."""
+    an array that is written. Read-only arrays (the grad, ``others[0]``) may be copied into ``param``'s
+    order."""
     if param.flags.c_contiguous:
+        if all(a.flags.c_contiguous for a in others):  # the common case, kept cheap
+            return [param.reshape(-1)] + [a.reshape(-1) for a in others]
         order = None
     else:
         # dense in another order (a transposed / channels-last parameter): walk it in memory order
@@ -167,26 +200,25 @@ def _flat_views(param, others):
     return views
 
 
-def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, *, lr, beta1, beta2, eps,
-                    weight_decay, decoupled, amsgrad, maximize, step) -> bool:
+def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars) -> bool:
     """The same update as ``adam_step_reference`` in one compiled pass; returns False (and does nothing)
-    when it cannot run here (numba missing, CuPy arrays, dtype other than float32/float64, or a parameter
-    layout that has no flat view), so the caller falls back to the reference."""
-    if numba is None or not isinstance(param, np.ndarray) or param.dtype not in (np.float32, np.float64):
+    when it cannot run here (numba missing, CuPy arrays, dtype other than float32/float64, grad of another
+    dtype, or a parameter layout without a flat view), so the caller falls back to the reference."""
+    if numba is None or type(param) is not np.ndarray or param.dtype not in _KERNEL_DTYPES:
         return False
-    if grad.dtype != param.dtype or param.size == 0:
-        return param.size == 0  # an empty parameter needs no work; a dtype mismatch goes to NumPy
-    arrays = (grad, exp_avg, exp_avg_sq) + ((max_exp_avg_sq,) if amsgrad else ())
-    views = _flat_views(param, arrays)
+    if grad.dtype != param.dtype or scalars.dtype != param.dtype:
+        return False
+    if param.size == 0:
+        return True
+    amsgrad = max_exp_avg_sq is not None
+    views = _flat_views(param, (grad, exp_avg, exp_avg_sq, max_exp_avg_sq) if amsgrad else
+                        (grad, exp_avg, exp_avg_sq))
     if views is None:
         return False
-    p, g, m, v = views[:4]
-    vmax = views[4] if amsgrad else v
-    s = _scalars(param.dtype, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                 decoupled=decoupled, step=step)
+    p = views[0]
     kernel = _adam_parallel if p.shape[0] >= PARALLEL_MIN_ELEMENTS else _adam_serial
-    t = p.dtype.type
-    kernel(p, g, m, v, vmax, t(-1) if maximize else t(1), s["decay"], s["wd"],
-           s["w1"], s["one_minus_w1"], s["lerp_hi"], s["beta2"], s["one_minus_beta2"], s["bc2_sqrt"], s["eps"],
-           s["neg_step_size"], bool(amsgrad))
+    kernel(p, views[1], views[2], views[3], views[4] if amsgrad else views[3], scalars, amsgrad)
     return True
+
+
+_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -64,11 +64,14 @@ class Adam(Optimizer):
         loss = self._eval_closure(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
-            lr, eps, weight_decay = group["lr"], group["eps"], group["weight_decay"]
-            amsgrad, maximize = group["amsgrad"], group["maximize"]
-            decoupled, fused = group["decoupled_weight_decay"], group["fused"]
+            hyper = dict(lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                         weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                         maximize=group["maximize"])
+            amsgrad, fused = group["amsgrad"], group["fused"]
+            scalars = {}  # (dtype, step) -> adam_scalars: computed once for the parameters that share them
             for p in group["params"]:
-                if p.grad is None:
+                grad = p.grad
+                if grad is None:
                     continue
                 state = self.state[p]
                 param = p.data
@@ -82,12 +85,14 @@ class Adam(Optimizer):
                     state["max_exp_avg_sq"] = Tensor._wrap(xp_of(param).zeros_like(param))
                 step_t = state["step"].data
                 step_t += 1
-                kwargs = dict(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                              decoupled=decoupled, amsgrad=amsgrad, maximize=maximize, step=float(step_t))
-                vmax = state["max_exp_avg_sq"].data if amsgrad else None
-                args = (param, p.grad.data, state["exp_avg"].data, state["exp_avg_sq"].data, vmax)
-                if fused is False or not _kernel.adam_step_fused(*args, **kwargs):
-                    _kernel.adam_step_reference(*args, **kwargs)
+                key = (param.dtype, float(step_t))
+                sc = scalars.get(key)
+                if sc is None:
+                    sc = scalars[key] = _kernel.adam_scalars(param.dtype, step=key[1], **hyper)
+                args = (param, grad.data, state["exp_avg"].data, state["exp_avg_sq"].data,
+                        state["max_exp_avg_sq"].data if amsgrad else None, sc)
+                if fused is False or not _kernel.adam_step_fused(*args):
+                    _kernel.adam_step_reference(*args)
                 p._version += 1
         return loss
 

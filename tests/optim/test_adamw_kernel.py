@@ -38,8 +38,10 @@ def _run(fn, p, grads, opts, betas, layout=None):
     for step, g in enumerate(grads, 1):
         if layout is not None:
             g = layout(g)
-        out = fn(p, g, m, v, vm if opts["amsgrad"] else None, lr=1e-2, beta1=betas[0], beta2=betas[1],
-                 eps=1e-8, step=step, **opts)
+        sc = K.adam_scalars(p.dtype, lr=1e-2, beta1=betas[0], beta2=betas[1], eps=1e-8, step=step,
+                            weight_decay=opts["weight_decay"], decoupled=opts["decoupled"],
+                            maximize=opts["maximize"])
+        out = fn(p, g, m, v, vm if opts["amsgrad"] else None, sc)
         assert out is None or out is True
     return p, m, v, vm
 
@@ -95,18 +97,19 @@ def test_fused_handles_dense_non_c_layouts(layout, shape):
 def test_fused_declines_what_it_cannot_do():
     p = np.ones((4, 6), np.float32)[:, ::2]  # strided: no flat order
     z = np.zeros_like(p)
-    kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=True, amsgrad=False,
-              maximize=False, step=1)
-    assert K.adam_step_fused(p, np.ones_like(p), z, z.copy(), None, **kw) is False
+    kw = dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=True, maximize=False,
+              step=1)
+    sc = K.adam_scalars(np.float32, **kw)
+    assert K.adam_step_fused(p, np.ones_like(p), z, z.copy(), None, sc) is False
     assert (p == 1).all()  # untouched, the caller runs the reference
     h = np.ones(4, np.float16)
-    assert K.adam_step_fused(h, h.copy(), h.copy(), h.copy(), None, **kw) is False
+    assert K.adam_step_fused(h, h.copy(), h.copy(), h.copy(), None, K.adam_scalars(np.float16, **kw)) is False
     f = np.ones(4, np.float32)  # grad of another dtype
-    assert K.adam_step_fused(f, np.ones(4), f.copy(), f.copy(), None, **kw) is False
+    assert K.adam_step_fused(f, np.ones(4), f.copy(), f.copy(), None, sc) is False
     # a grad in another layout than the parameter is copied, not refused
     q = np.ones((3, 5), np.float32)
     g = np.ascontiguousarray(np.full((5, 3), 0.5, np.float32)).T
-    assert K.adam_step_fused(q, g, np.zeros_like(q), np.zeros_like(q), None, **kw) is True
+    assert K.adam_step_fused(q, g, np.zeros_like(q), np.zeros_like(q), None, sc) is True
 
 
 def test_lucid_no_numba_env_uses_numpy_path():
@@ -122,3 +125,32 @@ def test_lucid_no_numba_env_uses_numpy_path():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("ok") and "needs numba" in out.stdout
+
+
+@needs_numba
+def test_kernels_from_the_disk_cache_in_a_fresh_process():
+    """The serial and parallel kernels are cached on disk under distinct names; a fresh process loading
+    them (this test's process wrote the cache) must run the right code (a name clash once crashed here)."""
+    # numba keys its cache by qualified name, not by the parallel flag: the two loops need distinct names
+    assert K._loop_parallel.py_func.__qualname__ != K._loop_serial.py_func.__qualname__
+    for n in (5, K.PARALLEL_MIN_ELEMENTS * 2):  # compile (or load) both variants in this process first
+        p = np.ones(n, np.float32)
+        K.adam_step_fused(p, p.copy(), p.copy(), p.copy(), p.copy(),
+                          K.adam_scalars(np.float32, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1,
+                                         decoupled=True, maximize=False, step=1))
+    code = (
+        "import numpy as np\n"
+        "from lucid.kernels import adamw as K\n"
+        f"for n in (5, {K.PARALLEL_MIN_ELEMENTS * 2}):\n"
+        "    for ams in (False, True):\n"
+        "        arrs = [np.linspace(0.1, 1, n).astype(np.float32) for _ in range(5)]\n"
+        "        ref = [a.copy() for a in arrs]\n"
+        "        sc = K.adam_scalars(np.float32, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.1,\n"
+        "                            decoupled=True, maximize=False, step=2)\n"
+        "        assert K.adam_step_fused(*arrs[:4], arrs[4] if ams else None, sc)\n"
+        "        K.adam_step_reference(*ref[:4], ref[4] if ams else None, sc)\n"
+        "        assert all((a == b).all() for a, b in zip(arrs, ref)), n\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"exit code {out.returncode}: {out.stderr[-2000:]}"
+    assert out.stdout.strip() == "ok"
