@@ -29,7 +29,7 @@ def normalize_dim(dim: int, ndim: int, name: str = "dim") -> int:
 
 
 def normalize_dims(dim, ndim: int):
-    """None -> all axes; int or sequence -> sorted tuple of non-negative axes.
+    """None or () -> all axes; int or sequence -> sorted tuple of non-negative axes.
 
     A 0-d tensor accepts dim 0 or -1 (as in PyTorch) and has no axis to reduce, hence ().
     """
@@ -38,7 +38,7 @@ def normalize_dims(dim, ndim: int):
             for d in dim if isinstance(dim, (list, tuple)) else (dim,):
                 normalize_dim(d, 0)
         return ()
-    if dim is None:
+    if dim is None or (isinstance(dim, (list, tuple)) and len(dim) == 0):  # dim=() reduces all, as in torch
         return tuple(range(ndim))
     if isinstance(dim, (list, tuple)):
         return tuple(sorted(normalize_dim(d, ndim) for d in dim))
