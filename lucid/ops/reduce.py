@@ -23,11 +23,29 @@ def _expand_grad(g, shape, axes, keepdim):
     return xp_of(g).broadcast_to(g, shape)
 
 
+def sum_array(x, axes, keepdims):
+    """``x.sum(axis=axes, keepdims=keepdims)``, with a BLAS path for one short axis of a C-contiguous
+    float array: NumPy reduces such axes element by element (sum over W of an (N, C, H, W) tensor is ~30x
+    slower than ``x.reshape(-1, W) @ ones(W)``). Short axes only, so the accumulation error stays that of
+    a <= 64-term dot product."""
+    if len(axes) == 1 and x.ndim > 1 and x.dtype.kind == "f" and x.size and x.flags.c_contiguous:
+        a = axes[0]
+        n = x.shape[a]
+        inner = 1
+        for s in x.shape[a + 1:]:
+            inner *= s
+        if n <= 64 and inner <= 64:
+            ones = xp_of(x).ones(n, dtype=x.dtype)
+            out = x.reshape(-1, n) @ ones if inner == 1 else ones @ x.reshape(-1, n, inner)
+            return out.reshape(x.shape[:a] + ((1,) if keepdims else ()) + x.shape[a + 1:])
+    return x.sum(axis=axes, keepdims=keepdims)
+
+
 class Sum(Function):
     @staticmethod
     def forward(ctx, x, axes, keepdim):
         ctx.args = (x.shape, axes, keepdim)
-        return x.sum(axis=axes, keepdims=keepdim)
+        return sum_array(x, axes, keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -43,7 +61,9 @@ class Mean(Function):
         for a in axes:
             count *= x.shape[a]
         ctx.count = count
-        return x.mean(axis=axes, keepdims=keepdim) if count else x.sum(axis=axes, keepdims=keepdim) * np.nan
+        if not count:
+            return x.sum(axis=axes, keepdims=keepdim) * np.nan
+        return sum_array(x, axes, keepdim) * (1.0 / count) if len(axes) == 1 else x.mean(axis=axes, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
@@ -57,10 +77,10 @@ class Var(Function):
         n = 1
         for a in axes:
             n *= x.shape[a]
-        mean = x.mean(axis=axes, keepdims=True)
+        mean = sum_array(x, axes, True) * (1.0 / n) if n else x.mean(axis=axes, keepdims=True)
         centered = x - mean
         denom = builtins.max(n - correction, 0)
-        out = (centered * centered).sum(axis=axes, keepdims=keepdim) / (denom if denom else np.nan)
+        out = sum_array(centered * centered, axes, keepdim) / (denom if denom else np.nan)
         ctx.save_for_backward(centered)
         ctx.args = (axes, keepdim, denom)
         return out.astype(x.dtype, copy=False)

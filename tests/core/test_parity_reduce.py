@@ -29,6 +29,15 @@ def test_sum_mean(op, dim, keepdim, layout):
     check(op + "_fn", lambda t: getattr(lucid, op)(t, **kw), lambda t: getattr(torch, op)(t, **kw), x)
 
 
+@pytest.mark.parametrize("dim", [0, 1, 2, 3, -1])
+@pytest.mark.parametrize("op", ["sum", "mean", "var"])
+def test_single_short_axis_of_activation_sized_tensor(op, dim):
+    """Covers the BLAS path of sum_array (one short axis of a C-contiguous tensor) at a realistic size."""
+    x = arr((16, 48, 8, 8), "c", rng_for(f"short{op}{dim}"))
+    check(op, lambda t: getattr(t, op)(dim), lambda t: getattr(t, op)(dim), x)
+    check(op, lambda t: getattr(t, op)(dim, keepdim=True), lambda t: getattr(t, op)(dim, keepdim=True), x)
+
+
 @pytest.mark.parametrize("op", ["sum", "mean"])
 def test_sum_mean_gradcheck(op):
     x = arr((2, 3, 2), "t", rng_for(op))
