@@ -103,7 +103,7 @@ if HAVE_NUMBA:
                     v = np.float64(row[j]) - shift[j]
                     acc[j] += v
                     acc2[j] += v * v
-        return part.sum(axis=0)
+        return part  # summed over blocks by the caller (in NumPy: keeps the kernel quick to compile)
 
     @njit(parallel=True, fastmath=True, cache=True)
     def _grad_sums_kernel(dy, x, mean, nblocks):
@@ -120,7 +120,7 @@ if HAVE_NUMBA:
                     g = np.float64(grow[j])
                     acc[j] += g
                     accx[j] += g * (np.float64(xrow[j]) - mean[j])
-        return part.sum(axis=0)
+        return part  # summed over blocks by the caller (in NumPy: keeps the kernel quick to compile)
 
     @njit(parallel=True, fastmath=_NO_REASSOC, cache=True)
     def _scale_shift_kernel(x, mean_hi, mean_lo, scale, bias, out):
@@ -160,7 +160,7 @@ def split_mean(mean, dtype):
 def stats(x, shift):
     """(sum (x - shift), sum (x - shift)^2) over rows, float64 arrays of length C."""
     if use_numba(x) and x.shape[0] > 0:
-        r = _stats_kernel(x, shift, _nblocks(x.shape[0]))
+        r = _stats_kernel(x, shift, _nblocks(x.shape[0])).sum(axis=0)
         return r[0], r[1]
     return stats_ref(x, shift)
 
@@ -175,7 +175,7 @@ def scale_shift(x, mean_hi, mean_lo, scale, bias, out):
 def grad_sums(dy, x, mean):
     """(sum dy, sum dy * (x - mean)) over rows, float64 arrays of length C."""
     if use_numba(x) and dy.dtype == x.dtype and x.shape[0] > 0:
-        r = _grad_sums_kernel(dy, x, mean, _nblocks(x.shape[0]))
+        r = _grad_sums_kernel(dy, x, mean, _nblocks(x.shape[0])).sum(axis=0)
         return r[0], r[1]
     return grad_sums_ref(dy, x, mean)
 
@@ -185,3 +185,123 @@ def grad_input(dy, x, mean_hi, mean_lo, k1, k2, k3, out):
         _grad_input_kernel(dy, x, mean_hi, mean_lo, k1, k2, k3, out)
         return out
     return grad_input_ref(dy, x, mean_hi, mean_lo, k1, k2, k3, out)
+
+
+# =========================================================================================================
+# LayerNorm rows. LayerNorm lives here too because it is the same kind of memory-bound normalisation pass,
+# over rows instead of columns: x is an (R, D) C-contiguous matrix whose rows are normalised. The forward
+# returns y and the per-row mean and 1/std (float32, (R,)); the backward recomputes xhat from x on the fly
+# instead of keeping a full-size xhat array alive between the passes. A row (D floats) stays in L1 cache
+# while it is reduced and written, so each pass reads x (and dy) from memory once.
+def layer_norm_forward_ref(x, weight, bias, eps):
+    """(y, mean, invstd) for rows of x; weight/bias (D,) or None."""
+    xp = xp_of(x)
+    mean = x.mean(axis=1, keepdims=True)  # pairwise summation along the contiguous axis
+    xc = x - mean
+    var = (xc * xc).mean(axis=1, keepdims=True)
+    invstd = (1.0 / xp.sqrt(var + eps)).astype(x.dtype, copy=False)
+    xc *= invstd
+    if weight is not None:
+        xc *= weight
+    if bias is not None:
+        xc += bias
+    return xc, mean[:, 0], invstd[:, 0]
+
+
+def layer_norm_backward_ref(dy, x, mean, invstd, weight, need_w, need_b):
+    """(dx, dweight, dbias) for ``layer_norm_forward_ref``; dweight/dbias None unless asked for."""
+    xhat = (x - mean[:, None]) * invstd[:, None]
+    dw = (dy * xhat).sum(axis=0) if need_w else None
+    db = dy.sum(axis=0) if need_b else None
+    gh = dy * weight if weight is not None else dy.copy()
+    D = x.shape[1]
+    mean_gh = gh.mean(axis=1, keepdims=True)
+    mean_ghx = (gh * xhat).sum(axis=1, keepdims=True) / D
+    # dx = invstd * (gh - mean(gh) - xhat * mean(gh * xhat)), in place in gh
+    gh -= mean_gh
+    xhat *= mean_ghx
+    gh -= xhat
+    gh *= invstd[:, None]
+    return gh, dw, db
+
+
+if HAVE_NUMBA:
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _ln_forward_kernel(x, w, b, eps, y, mean, invstd):
+        r, d = x.shape
+        for i in prange(r):
+            row = x[i]
+            s = 0.0
+            for j in range(d):
+                s += np.float64(row[j])
+            mu = s / d
+            ss = 0.0
+            for j in range(d):
+                c = np.float64(row[j]) - mu
+                ss += c * c
+            inv = 1.0 / np.sqrt(ss / d + eps)
+            m32 = np.float32(mu)
+            i32 = np.float32(inv)
+            mean[i] = m32
+            invstd[i] = i32
+            out = y[i]
+            for j in range(d):
+                out[j] = (row[j] - m32) * i32 * w[j] + b[j]
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _ln_backward_kernel(dy, x, mean, invstd, w, nblocks, dx):
+        r, d = x.shape
+        part = np.zeros((nblocks, 2, d), dtype=np.float64)  # per-block sums of dy * xhat and dy
+        step = (r + nblocks - 1) // nblocks
+        for blk in prange(nblocks):
+            pw = part[blk, 0]
+            pb = part[blk, 1]
+            for i in range(blk * step, min(r, (blk + 1) * step)):
+                g = dy[i]
+                row = x[i]
+                mu = mean[i]
+                inv = invstd[i]
+                a = np.float32(0.0)
+                c = np.float32(0.0)
+                for j in range(d):
+                    xh = (row[j] - mu) * inv
+                    gh = g[j] * w[j]
+                    a += gh
+                    c += gh * xh
+                    pw[j] += np.float64(g[j] * xh)
+                    pb[j] += np.float64(g[j])
+                a /= d
+                c /= d
+                out = dx[i]
+                for j in range(d):
+                    xh = (row[j] - mu) * inv
+                    out[j] = inv * (g[j] * w[j] - a - xh * c)
+        return part  # summed over blocks by the caller (in NumPy: keeps the kernel quick to compile)
+
+
+def layer_norm_forward(x, weight, bias, eps):
+    """(y, mean, invstd) over the rows of an (R, D) C-contiguous matrix (numba for float32 NumPy)."""
+    if not use_numba(x) or x.size == 0:
+        return layer_norm_forward_ref(x, weight, bias, eps)
+    R, D = x.shape
+    w = np.ones(D, np.float32) if weight is None else weight.astype(np.float32, copy=False)
+    b = np.zeros(D, np.float32) if bias is None else bias.astype(np.float32, copy=False)
+    y = np.empty_like(x)
+    mean = np.empty(R, np.float32)
+    invstd = np.empty(R, np.float32)
+    _ln_forward_kernel(x, w, b, float(eps), y, mean, invstd)
+    return y, mean, invstd
+
+
+def layer_norm_backward(dy, x, mean, invstd, weight, need_w, need_b):
+    """(dx, dweight, dbias) for ``layer_norm_forward``; dy, x (R, D) C-contiguous."""
+    if not use_numba(x) or x.size == 0 or dy.dtype != x.dtype:
+        return layer_norm_backward_ref(dy, x, mean, invstd, weight, need_w, need_b)
+    D = x.shape[1]
+    w = np.ones(D, np.float32) if weight is None else weight.astype(np.float32, copy=False)
+    dx = np.empty_like(x)
+    sums = _ln_backward_kernel(dy, x, mean, invstd, w, _nblocks(x.shape[0]), dx).sum(axis=0)
+    dw = sums[0].astype(np.float32) if need_w else None
+    db = sums[1].astype(np.float32) if need_b else None
+    return dx, dw, db

@@ -186,22 +186,12 @@ class LayerNorm(Function):
         ctx.empty = x.size == 0
         if ctx.empty:
             return xp.zeros(x.shape, dtype=x.dtype)
-        x2 = x.reshape(-1, D)  # a view for C-contiguous x
-        mean = x2.mean(axis=1, keepdims=True)  # pairwise summation along the contiguous axis
-        xhat = x2 - mean
-        var = xp.einsum("ij,ij->i", xhat, xhat)[:, None] / D if xp is np else (xhat * xhat).mean(1, keepdims=True)
-        invstd = 1.0 / xp.sqrt(var + eps)
-        xhat *= invstd
-        if weight is not None:
-            y = xhat * weight.reshape(-1)
-            if bias is not None:
-                y += bias.reshape(-1)
-        elif bias is not None:
-            y = xhat + bias.reshape(-1)
-        else:
-            y = xhat.copy()
-        ctx.save_for_backward(xhat, invstd)
-        ctx.weight = weight
+        x2 = xp.ascontiguousarray(x.reshape(-1, D))  # a view for C-contiguous x
+        w = None if weight is None else weight.reshape(-1)
+        b = None if bias is None else bias.reshape(-1)
+        y, mean, invstd = _bnk.layer_norm_forward(x2, w, b, eps)
+        ctx.save_for_backward(x2, mean, invstd)
+        ctx.weight = w
         return y.reshape(x.shape)
 
     @staticmethod
@@ -210,28 +200,14 @@ class LayerNorm(Function):
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
         xp = xp_of(g)
         if ctx.empty:
-            gw = xp.zeros(nshape, dtype=g.dtype) if need_w else None
-            return (xp.zeros(shape, dtype=g.dtype) if need_x else None), gw, (
+            return (xp.zeros(shape, dtype=g.dtype) if need_x else None), (
+                xp.zeros(nshape, dtype=g.dtype) if need_w else None), (
                 xp.zeros(nshape, dtype=g.dtype) if need_b else None), None, None
-        xhat, invstd = ctx.saved_tensors
-        D = xhat.shape[1]
-        g2 = g.reshape(-1, D)
-        dx = dw = db = None
-        if need_w:
-            dw = (xp.einsum("ij,ij->j", g2, xhat) if xp is np else (g2 * xhat).sum(0)).reshape(nshape)
-        if need_b:
-            db = g2.sum(axis=0).reshape(nshape)
-        if need_x:
-            w = ctx.weight
-            gh = g2 * w.reshape(-1) if w is not None else g2.copy()
-            mean_gh = gh.mean(axis=1, keepdims=True)
-            mean_ghx = (xp.einsum("ij,ij->i", gh, xhat) if xp is np else (gh * xhat).sum(1))[:, None] / D
-            # dx = invstd * (gh - mean(gh) - xhat * mean(gh * xhat)), in place in gh
-            gh -= mean_gh
-            gh -= xhat * mean_ghx
-            gh *= invstd
-            dx = gh.reshape(shape)
-        return dx, dw, db, None, None
+        x2, mean, invstd = ctx.saved_tensors
+        g2 = xp.ascontiguousarray(g.reshape(x2.shape))
+        dx, dw, db = _bnk.layer_norm_backward(g2, x2, mean, invstd, ctx.weight, need_w, need_b)
+        return (dx.reshape(shape) if need_x else None), (None if dw is None else dw.reshape(nshape)), (
+            None if db is None else db.reshape(nshape)), None, None
 
 
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):

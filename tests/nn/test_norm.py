@@ -235,7 +235,7 @@ def test_batchnorm_gradcheck_float64():
 @pytest.mark.parametrize("shape,nshape", [((4, 7), (7,)), ((2, 3, 5), (5,)), ((2, 3, 4, 5), (4, 5)),
                                           ((3, 1), (1,)), ((2, 3, 4), (2, 3, 4))])
 @pytest.mark.parametrize("affine", ["full", "no_bias", "none"])
-def test_layernorm_matches_torch(shape, nshape, affine):
+def test_layernorm_matches_torch(backend, shape, nshape, affine):
     lln = nn.LayerNorm(nshape, elementwise_affine=affine != "none", bias=affine == "full")
     tln = torch.nn.LayerNorm(nshape, elementwise_affine=affine != "none", bias=affine == "full")
     if affine != "none":
@@ -258,7 +258,7 @@ def test_layernorm_matches_torch(shape, nshape, affine):
     assert list(lln.state_dict()) == list(tln.state_dict())
 
 
-def test_layernorm_channels_last_view_and_non_contiguous_input():
+def test_layernorm_channels_last_view_and_non_contiguous_input(backend):
     # ConvNeXt-style: LayerNorm over C of an NHWC view of an NCHW-shaped channels-last tensor
     a = make_input((2, 6, 3, 4), channels_last=True, seed=5)
     lx = lucid.Tensor(a, requires_grad=True)
@@ -272,6 +272,23 @@ def test_layernorm_channels_last_view_and_non_contiguous_input():
     assert rel_err(lx.grad, tx.grad) < 1e-4
     b = make_input((5, 4), seed=6).T  # non-contiguous (4, 5)
     assert rel_err(F.layer_norm(lucid.Tensor(b), (5,)), torch.nn.functional.layer_norm(torch.tensor(b), (5,))) < 1e-5
+
+
+def test_layernorm_numba_and_numpy_paths_agree(monkeypatch):
+    a = make_input((64, 7, 96), seed=8, scale=3.0, shift=5.0)
+    g = make_input((64, 7, 96), seed=9)
+    w = lucid.Tensor(np.linspace(0.5, 1.5, 96, dtype=np.float32), requires_grad=True)
+    b = lucid.Tensor(np.linspace(-1, 1, 96, dtype=np.float32), requires_grad=True)
+    results = []
+    for flag in ("0", "1"):
+        monkeypatch.setenv("LUCID_NO_NUMBA", flag)
+        x = lucid.Tensor(a, requires_grad=True)
+        w.grad = b.grad = None
+        y = F.layer_norm(x, (96,), w, b)
+        y.backward(lucid.Tensor(g))
+        results.append([y.detach().numpy(), x.grad.numpy(), w.grad.numpy(), b.grad.numpy()])
+    for r0, r1 in zip(*results):
+        assert rel_err(r0, r1) < 1e-5
 
 
 def test_layernorm_errors_and_empty():
