@@ -7,6 +7,7 @@ requires grad are accumulated into ``leaf.grad``.
 """
 from __future__ import annotations
 
+from .._backend import xp_of
 from .function import check_saved_versions
 
 
@@ -33,7 +34,12 @@ def _accumulate_leaf(tensor, grad, stored: dict) -> None:
         stored[id(owner)] = owner  # keep a reference so the id stays unique during this pass
         tensor.grad = Tensor._wrap(grad)
     else:
-        tensor.grad.data = tensor.grad.data + grad
+        old = tensor.grad.data
+        if old.flags.writeable and old.shape == grad.shape and old.dtype == grad.dtype:
+            # in place, as torch: no allocation, and views of .grad (a flat gradient buffer) stay valid
+            xp_of(old).add(old, grad, out=old)
+        else:
+            tensor.grad.data = old + grad
 
 
 def run_backward(root, grad, retain_graph: bool = False) -> None:

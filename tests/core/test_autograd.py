@@ -30,6 +30,21 @@ def test_gradients_accumulate_over_two_backward_calls():
     np.testing.assert_allclose(lx.grad.numpy(), 4 * np.exp(x), rtol=1e-6)
 
 
+def test_accumulation_is_in_place_into_existing_grad():
+    """torch adds into the existing .grad; a view of it (e.g. a flat gradient buffer) sees the sum."""
+    x = lucid.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).sum().backward()
+    buf = x.grad.data
+    view = buf[:1]
+    (x * x).sum().backward()
+    assert x.grad.data is buf
+    np.testing.assert_array_equal(x.grad.numpy(), [5.0, 7.0])
+    assert view[0] == 5.0
+    x.grad = lucid.tensor([1.0, 1.0]).expand(2)  # a read-only grad set by the user: accumulate out of place
+    (x * 1).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 2.0])
+
+
 def test_diamond():
     """x -> a, b -> a * b: the gradient reaching x is the sum over both paths."""
     x = arr((5,), "c", rng_for("diamond"))
