@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch.optim import lr_scheduler as tsched
 
+import lucid
 from lucid import optim
 from lucid.nn import Parameter
 from lucid.optim import lr_scheduler as lsched
@@ -118,10 +119,10 @@ def _json_round_trip(obj):
 
 
 @pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("via_json", [False, True])
-def test_state_dict_round_trip_mid_run(case, via_json):
+@pytest.mark.parametrize("via", ["memory", "json", "lucid.save"])
+def test_state_dict_round_trip_mid_run(case, via, tmp_path):
     """Stop after 40 steps, rebuild optimizer + scheduler, load both states, continue: same sequence as
-    torch's uninterrupted run."""
+    torch's uninterrupted run (states kept in memory, through JSON, or through a checkpoint file)."""
     factory, kind = CASES[case]
     _, seq_t, _, _ = _run(case)
     lopt, _ = _opts(kind)
@@ -131,8 +132,14 @@ def test_state_dict_round_trip_mid_run(case, via_json):
         ls.step()
     s_state = copy.deepcopy(ls.state_dict())
     o_state = copy.deepcopy(lopt.state_dict())
-    if via_json:
+    if via == "json":
         s_state, o_state = _json_round_trip(s_state), _json_round_trip(o_state)
+    elif via == "lucid.save":
+        if not hasattr(lucid, "save"):
+            pytest.skip("lucid.save (lucid/serialization.py) is not available")
+        lucid.save({"scheduler": s_state, "optimizer": o_state}, str(tmp_path / "ckpt.safetensors"))
+        loaded = lucid.load(str(tmp_path / "ckpt.safetensors"))
+        s_state, o_state = loaded["scheduler"], loaded["optimizer"]
     lopt2, _ = _opts(kind)
     ls2 = factory(lsched, lopt2)
     ls2.load_state_dict(s_state)
