@@ -16,6 +16,15 @@ def _owner(array):
     return array if base is None else base
 
 
+def _writable(array) -> bool:
+    """False for views that must not be written (broadcasts). NumPy flags them read-only; CuPy has no such
+    flag (its ``flags`` has no ``writeable``), so there a zero stride on a dim longer than 1 counts."""
+    flag = getattr(array.flags, "writeable", None)
+    if flag is not None:
+        return bool(flag)
+    return all(st != 0 or n <= 1 for st, n in zip(array.strides, array.shape))
+
+
 def _accumulate_leaf(tensor, grad, stored: dict) -> None:
     """Add ``grad`` into ``tensor.grad``; never let two leaves' ``.grad`` share memory."""
     from .._tensor import Tensor
@@ -28,14 +37,14 @@ def _accumulate_leaf(tensor, grad, stored: dict) -> None:
         grad = grad.astype(tensor.data.dtype)
     if tensor.grad is None:
         owner = _owner(grad)
-        if not grad.flags.writeable or id(owner) in stored:
+        if not _writable(grad) or id(owner) in stored:
             grad = grad.copy()
             owner = grad
         stored[id(owner)] = owner  # keep a reference so the id stays unique during this pass
         tensor.grad = Tensor._wrap(grad)
     else:
         old = tensor.grad.data
-        if old.flags.writeable and old.shape == grad.shape and old.dtype == grad.dtype:
+        if _writable(old) and old.shape == grad.shape and old.dtype == grad.dtype:
             # in place, as torch: no allocation, and views of .grad (a flat gradient buffer) stay valid
             xp_of(old).add(old, grad, out=old)
         else:

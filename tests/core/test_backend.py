@@ -167,3 +167,21 @@ def test_dtype_normalisation():
         _backend.normalize_dtype("float128")
     with pytest.raises(TypeError, match="unsupported dtype complex128"):
         _backend.normalize_dtype(np.complex128)
+
+
+def test_engine_treats_zero_stride_arrays_as_read_only_without_a_writeable_flag():
+    """CuPy arrays have no flags.writeable; a broadcast (zero-stride) gradient must still be copied."""
+    from lucid.autograd import engine
+
+    class Flags:
+        c_contiguous = False
+
+    class FakeGpuArray:
+        def __init__(self, strides, shape):
+            self.flags, self.strides, self.shape = Flags(), strides, shape
+
+    assert engine._writable(FakeGpuArray((0, 4), (3, 2))) is False
+    assert engine._writable(FakeGpuArray((8, 4), (3, 2))) is True
+    assert engine._writable(FakeGpuArray((0, 4), (1, 2))) is True  # a zero stride on a size-1 dim is harmless
+    assert engine._writable(np.broadcast_to(np.ones(2), (3, 2))) is False
+    assert engine._writable(np.ones((3, 2))) is True
