@@ -467,6 +467,12 @@ def where(condition, input, other):  # noqa: A002
         input, other = _prepare(input, other)
     else:
         input, other = Tensor(input), Tensor(other)
+    device = (input if isinstance(input, Tensor) else other).device
+    if _backend.device_of(cond) != device:
+        if isinstance(condition, Tensor):
+            raise RuntimeError(f"where: expected all tensors on the same device, got condition on "
+                               f"{_backend.device_of(cond)} and values on {device}")
+        cond = _backend.to_device(cond, device)  # a list / NumPy mask goes where the values are
     return Where.apply(cond, input, other)
 
 

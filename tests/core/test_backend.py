@@ -139,6 +139,16 @@ def test_tensors_on_different_devices_error(op):
         op(a, b)
 
 
+def test_where_condition_on_another_device_errors(monkeypatch):
+    a, b = lucid.randn(3), lucid.randn(3)
+    cond = a > 0
+    marked = cond.data
+    real = _backend.device_of
+    monkeypatch.setattr(_backend, "device_of", lambda arr: "gpu" if arr is marked else real(arr))
+    with pytest.raises(RuntimeError, match="condition on gpu and values on cpu"):
+        lucid.where(cond, a, b)
+
+
 def test_device_mismatch_via_backend_device_of(monkeypatch):
     """The same check when it is the backend that reports a second device."""
     a, b = lucid.randn(3), lucid.randn(3)
