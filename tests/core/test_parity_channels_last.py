@@ -71,8 +71,8 @@ BINARY = {
 }
 
 
-@pytest.mark.parametrize("other", ["cl", "c", "bias", "row"])
-@pytest.mark.parametrize("op", sorted(BINARY))
+@pytest.mark.parametrize("op,other", [(op, other) for op in sorted(BINARY) for other in ["cl", "c", "bias", "row"]
+                                      if not (op == "cat_c" and other in ("bias", "row"))])  # cat: equal ranks
 def test_binary_with_channels_last_operand(op, other):
     rng = rng_for(f"clbin{op}{other}")
     a = arr(SHAPE, "cl", rng)
@@ -82,8 +82,6 @@ def test_binary_with_channels_last_operand(op, other):
         b = arr((1, SHAPE[1], 1, 1), "c", rng)
     else:
         b = arr((SHAPE[-1],), "c", rng)
-    if op == "cat_c" and other in ("bias", "row"):
-        pytest.skip("cat needs equal ranks and sizes")
     check(op + "_cl", BINARY[op], BINARY[op], a, b)
     gradcheck(BINARY[op], a[:1], b[:1] if b.ndim == 4 else b)
 
