@@ -69,5 +69,5 @@ def run(args) -> list:
         if lname not in lucid_opts:
             continue
         rows.append(compare("optim", f"AdamW step lucid-{lname} vs torch-{tname}", lucid_opts[lname].step,
-                            torch_opts[tname].step, repeat=args.repeat, warmup=1, **extra))
+                            torch_opts[tname].step, repeat=args.repeat, warmup=3, **extra))
     return rows
