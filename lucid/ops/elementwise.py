@@ -120,20 +120,27 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         ga = gb = None
-        if na:
-            if isinstance(b, _SCALARS):
-                ga = g * b * a ** (b - 1) if b != 0 else g * 0
-            else:
-                xp = xp_of(b)
-                ga = unbroadcast(xp.where(b == 0, 0, g * b * a ** (b - 1)), _shape(a))
-        if nb:
-            xp = xp_of(out)
-            loga = xp.log(a) if not isinstance(a, _SCALARS) else math.log(a) if a > 0 else float("nan")
-            # d(a^b)/db = a^b log a; PyTorch defines it as 0 where a == 0 and b >= 0
-            gb = g * out * loga
-            if not isinstance(a, _SCALARS):
-                gb = xp.where((a == 0) & (b >= 0), 0, gb)
-            gb = unbroadcast(gb, _shape(b))
+        # a == 0 legitimately gives inf/nan before the masks below: no RuntimeWarnings for that
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if na:
+                if isinstance(b, _SCALARS):
+                    ga = g * b * a ** (b - 1) if b != 0 else g * 0
+                else:
+                    xp = xp_of(b)
+                    ga = unbroadcast(xp.where(b == 0, 0, g * b * a ** (b - 1)), _shape(a))
+            if nb:
+                xp = xp_of(out)
+                if isinstance(a, _SCALARS):
+                    loga = math.log(a) if a > 0 else float("-inf") if a == 0 else float("nan")
+                else:
+                    loga = xp.log(a)
+                # d(a^b)/db = a^b log a; PyTorch defines it as 0 where a == 0 and b >= 0
+                gb = g * out * loga
+                if not isinstance(a, _SCALARS):
+                    gb = xp.where((a == 0) & (b >= 0), 0, gb)
+                elif a == 0:
+                    gb = xp.where(b >= 0, 0, gb)
+                gb = unbroadcast(gb, _shape(b))
         return ga, gb
 
 

@@ -249,7 +249,8 @@ class LogSumExp(Function):
         m = x.max(axis=axes, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
         s = xp.exp(x - m).sum(axis=axes, keepdims=True)
-        out = xp.log(s) + m
+        with np.errstate(divide="ignore"):  # all -inf along an axis: log(0) = -inf is the answer
+            out = xp.log(s) + m
         ctx.save_for_backward(x, out)
         ctx.args = (axes, keepdim)
         return out if keepdim else out.reshape([n for i, n in enumerate(out.shape) if i not in axes])

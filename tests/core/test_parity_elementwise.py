@@ -141,6 +141,13 @@ def test_pow_tensor_tensor_zero_base_and_exponent():
     check("pow_tensor_tensor", lambda a, b: a ** b, lambda a, b: a ** b, base, expo)
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # 0 ** -1 = inf in the forward
+def test_pow_with_zero_scalar_base():
+    """d/dx 0**x: torch gives 0 where x >= 0 (and -inf * 0**x elsewhere)."""
+    x = np.array([0.0, 0.5, 2.0, -1.0], np.float32)
+    check("rpow_zero_base", lambda t: 0.0 ** t, lambda t: 0.0 ** t, x)
+
+
 def test_pow_scalar_at_zero():
     x = np.array([0.0, 1.0, -2.0], np.float32)
     check("pow_scalar2", lambda t: t ** 2, lambda t: t ** 2, x)
