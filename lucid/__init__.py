@@ -42,3 +42,13 @@ def is_tensor(obj) -> "builtins.bool":  # noqa: F821
 
 def numel(x: Tensor):
     return x.numel()
+
+
+# subpackages, so that `import lucid` gives lucid.nn, lucid.optim and lucid.models as torch does
+# (nn first: optim.swa_utils and models build on it)
+from . import nn, optim, models  # noqa: E402,F401
+
+
+def clone(x: Tensor) -> Tensor:
+    """A copy of ``x`` that stays in the graph (``x.clone()``)."""
+    return x.clone()

@@ -272,7 +272,7 @@ def fit(cfg, run_dir) -> FitResult:
                 train_time)
         writer.add_hparams(_flatten({k: resolved[k] for k in ("model", "optim", "sched", "trainer", "seed")
                                      if k in resolved} | {"data.name": cfg.data.name}),
-                           {k: v for k, v in last_val.items()})
+                           {f"hparam/{k}": v for k, v in last_val.items()})
     finally:
         writer.close()
     return FitResult(run_dir, best_top1, last_val, epochs - start_epoch)
