@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import numbers
 
-import numpy as np
-
 from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd.function import Function
