@@ -104,10 +104,19 @@ def _col2im(dcols, in_shape, out_hw, geom):
 
 
 def _sum_rows(a):
-    """Column sums of a (rows, C) array as a GEMV: with few channels NumPy's axis-0 sum walks the rows one
-    at a time (0.57 ms for 50k x 12 floats) while BLAS does it in 0.03 ms."""
-    xp = xp_of(a)
-    return xp.ones(a.shape[0], dtype=a.dtype) @ a
+    """Column sums of a C-contiguous (rows, C) array (the bias gradient).
+
+    With few channels NumPy's axis-0 sum walks short rows one at a time (0.61 ms for 50176 x 12 floats);
+    viewing blocks of k rows as one row of ~1024 floats first makes the same sum vectorise (0.04 ms), without
+    the BLAS-threading cost a ones-vector GEMV has on a busy machine, and with less rounding error.
+    """
+    rows, c = a.shape
+    k = max(1, 1024 // max(c, 1))
+    m = (rows // k) * k
+    s = a[:m].reshape(rows // k, k * c).sum(axis=0).reshape(k, c).sum(axis=0)
+    if m < rows:
+        s += a[m:].sum(axis=0)
+    return s
 
 
 def _batch_chunk(n: int, per_image_bytes: int) -> int:
