@@ -18,7 +18,7 @@ from .ops.linalg import einsum, matmul
 from .ops.reduce import (amax, amin, argmax, argmin, logsumexp, log_softmax, max, mean, min, norm, softmax, std,
                          sum, var)
 from .ops.shape import cat, chunk, expand, flatten, pad, permute, reshape, split, squeeze, stack, transpose, unsqueeze
-from . import random
+from . import profiler, random
 from .serialization import load, save
 from .random import manual_seed, rand, randint, randn, randperm, seed, get_rng_state, set_rng_state
 

@@ -26,6 +26,7 @@ from .report import render_misclassified_grid, write_markdown_report
 def load_model_for_eval(cfg, num_classes: int, in_channels: int):
     """(model, description) from a trainer checkpoint or a plain weights file; mismatches are errors."""
     path = Path(cfg.checkpoint)
+    requested = cfg.model.name if cfg.get("model") else None
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
@@ -37,8 +38,8 @@ def load_model_for_eval(cfg, num_classes: int, in_channels: int):
     if "model" in state and "config" in state:  # a trainer checkpoint
         saved = state["config"]
         name = saved["model"]["name"]
-        if cfg.model is not None and cfg.model != name:
-            raise ConfigError(f"model={cfg.model!r} was requested, but checkpoint {path} holds a {name!r}")
+        if requested is not None and requested != name:
+            raise ConfigError(f"model={requested!r} was requested, but checkpoint {path} holds a {name!r}")
         classes = int(saved["data"]["num_classes"])
         if classes != num_classes:
             raise ConfigError(f"checkpoint {path} predicts {classes} classes ({saved['data']['name']}), but "
@@ -53,7 +54,7 @@ def load_model_for_eval(cfg, num_classes: int, in_channels: int):
         model = create_model(name, num_classes=classes, in_channels=int(saved["data"]["in_channels"]))
         what = f"{name} from trainer checkpoint {path} (epoch {state['epoch']}{', EMA' if cfg.use_ema else ''})"
     else:  # plain weights, e.g. converted from timm
-        if cfg.model is None:
+        if requested is None:
             raise ConfigError(f"{path} holds plain weights without a config: say which model they are for with "
                               f"model=<name> (one of {', '.join(list_models())})")
         if cfg.use_ema:
@@ -63,8 +64,8 @@ def load_model_for_eval(cfg, num_classes: int, in_channels: int):
         classes = int(head.shape[0]) if head is not None else num_classes
         if classes != num_classes:
             raise ConfigError(f"weights {path} predict {classes} classes, but data={cfg.data.name} has {num_classes}")
-        model = create_model(cfg.model, num_classes=classes, in_channels=in_channels)
-        what = f"{cfg.model} from weights file {path}"
+        model = create_model(requested, num_classes=classes, in_channels=in_channels)
+        what = f"{requested} from weights file {path}"
     try:
         model.load_state_dict(weights)
     except RuntimeError as exc:

@@ -7,7 +7,10 @@ requires grad are accumulated into ``leaf.grad``.
 """
 from __future__ import annotations
 
+import time
+
 from .._backend import xp_of
+from .. import profiler as _profiler
 from .function import check_saved_versions
 
 
@@ -96,7 +99,13 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
         if n._released:
             n.saved_tensors  # raises the "backward a second time" error
         check_saved_versions(n)
-        grads = n.backward(n, g)
+        prof = _profiler._active[0]
+        if prof is None:
+            grads = n.backward(n, g)
+        else:
+            t0 = time.perf_counter()
+            grads = n.backward(n, g)
+            prof.add(type(n).__name__, 2, time.perf_counter() - t0)
         if not isinstance(grads, tuple):
             grads = (grads,)
         if not retain_graph:

@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import weakref
 
+import time
+
+from .. import profiler as _profiler
 from .grad_mode import _state
 
 
@@ -105,7 +108,13 @@ class Function:
         ctx = cls()
         track = any_grad and _state["enabled"]
         ctx.needs_input_grad = tuple(needs) if track else (False,) * len(args)
-        out = cls.forward(ctx, *arrays)
+        prof = _profiler._active[0]
+        if prof is None:
+            out = cls.forward(ctx, *arrays)
+        else:
+            t0 = time.perf_counter()
+            out = cls.forward(ctx, *arrays)
+            prof.add(cls.__name__, 0, time.perf_counter() - t0)
         result = Tensor._wrap(out)
         if track:
             result.requires_grad = True
