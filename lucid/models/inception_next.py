@@ -23,6 +23,8 @@ import numpy as np
 from .. import nn
 from .._tensor import Tensor
 from ..nn import init
+from ..ops.dropout import drop_path_scale
+from ..ops.fused import inception_dwconv2d, scaled_residual
 from .registry import register_model
 
 __all__ = ["InceptionNeXt", "InceptionDWConv2d", "MetaNeXtBlock", "inception_next_atto", "inception_next_tiny",
@@ -54,10 +56,15 @@ class InceptionDWConv2d(nn.Module):
         self.split_indexes = (in_chs - 3 * gc, gc, gc, gc)
 
     def forward(self, x: Tensor) -> Tensor:
-        from .. import cat, split
+        convs = (self.dwconv_hw, self.dwconv_w, self.dwconv_h)
+        if any(c._forward_hooks or c._forward_pre_hooks for c in convs):
+            # someone observes the convs (a hook, lucid.models.summary): call them as modules, as timm does
+            from .. import cat, split
 
-        x_id, x_hw, x_w, x_h = split(x, self.split_indexes, dim=1)
-        return cat((x_id, self.dwconv_hw(x_hw), self.dwconv_w(x_w), self.dwconv_h(x_h)), dim=1)
+            x_id, x_hw, x_w, x_h = split(x, self.split_indexes, dim=1)
+            return cat((x_id, self.dwconv_hw(x_hw), self.dwconv_w(x_w), self.dwconv_h(x_h)), dim=1)
+        # otherwise one fused op (lucid/ops/fused.py) computing exactly that, channels-last, in one buffer
+        return inception_dwconv2d(x, convs, self.split_indexes)
 
 
 class ConvMlp(nn.Module):
@@ -91,9 +98,14 @@ class MetaNeXtBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x
         x = self.mlp(self.norm(self.token_mixer(x)))
-        if self.gamma is not None:
-            x = x * self.gamma.reshape(1, -1, 1, 1)
-        return self.drop_path(x) + shortcut
+        if self.gamma is None:
+            return self.drop_path(x) + shortcut
+        # shortcut + drop_path(x * gamma) as one fused op, drawing the same drop-path numbers as DropPath
+        keep = None
+        if isinstance(self.drop_path, nn.DropPath):
+            keep = drop_path_scale(x.shape[0], self.drop_path.drop_prob, self.drop_path.training,
+                                   self.drop_path.scale_by_keep, dtype=x.dtype)
+        return scaled_residual(x, self.gamma, shortcut, keep)
 
 
 class _IncepNeXtStage(nn.Module):

@@ -68,13 +68,23 @@ def drop_path(x, drop_prob: float = 0.0, training: bool = False, scale_by_keep: 
     residual branch ``x[i]`` is zeroed; kept samples are scaled by ``1 / (1 - drop_prob)`` when
     ``scale_by_keep``. One Bernoulli draw per sample, broadcast over the other dims of ``x`` (N, ...).
     The identity when ``drop_prob == 0`` or not ``training``."""
+    scale = drop_path_scale(x.shape[0], drop_prob, training, scale_by_keep, x.dtype)
+    if scale is None:
+        return x
+    mask = scale.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
+    return _MaskMul.apply(x, _backend.to_device(mask, x.device))
+
+
+def drop_path_scale(n: int, drop_prob: float, training: bool, scale_by_keep: bool = True, dtype=np.float32):
+    """The per-sample factors of ``drop_path`` as an (n,) NumPy array (0 or 1/keep_prob), or None when
+    drop-path is off. Draws exactly the random numbers ``drop_path`` draws, so fused ops that take the
+    factors (``lucid.ops.fused.scaled_residual``) give the same results for the same seed."""
     _check_p(drop_prob, "drop_path")
     if drop_prob == 0.0 or not training:
-        return x
+        return None
     keep_prob = 1.0 - drop_prob
-    shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-    u = _random.default_generator.rng.random(shape, dtype=np.float32)
-    mask = (u < keep_prob).astype(x.dtype)
+    u = _random.default_generator.rng.random((n, 1, 1, 1), dtype=np.float32).reshape(n)
+    mask = (u < keep_prob).astype(dtype)
     if keep_prob > 0.0 and scale_by_keep:
         mask *= 1.0 / keep_prob
-    return _MaskMul.apply(x, _backend.to_device(mask, x.device))
+    return mask
