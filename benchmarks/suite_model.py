@@ -1,0 +1,277 @@
+"""Suite "model": InceptionNeXt eval forward and full train step, lucid vs timm/torch (issues 5 and 8).
+
+    python scripts/bench.py model --threads 2 --json bench.json   # atto+tiny at 32x32 b128 and 224x224 b16
+    python scripts/bench.py model --quick                         # atto at 32x32 b16, 2 repeats (smoke test)
+
+Per configuration (model, image size, batch), both frameworks get the same initial weights (timm's state
+dict, its own default init, copied into lucid) and the same batch (standard-normal images, random labels):
+- ``eval forward``: ``model.eval()`` under no_grad / ``torch.no_grad()``.
+- ``train step``: ``zero_grad``, forward, cross-entropy with label smoothing 0.1, backward, AdamW step (lr 1e-3,
+  weight decay 0.05; torch's default AdamW, which on the CPU is its single-tensor loop). The weights move
+  with every timed step in both frameworks alike.
+Times are medians of ``--repeat`` alternating lucid/torch runs after one warm-up pair
+(benchmarks.timing.compare); the ratio is lucid / torch (< 1: lucid is faster). lucid's images are the NCHW
+view of an NHWC buffer, as the trainer's batches are (DESIGN.md's channels-last convention); torch runs in
+whichever of contiguous and channels_last memory format was faster in a one-off probe of each case
+(``torch_layout`` in the row).
+
+Rows' extras: ``ips_lucid``/``ips_torch`` images per second; on eval rows ``maxdiff`` (max |logits diff| /
+max |torch logits| before any training step, a check that the two run the same network); on train rows
+``loss_diff`` (|difference of the first step's losses|) and the peak resident memory of a training step,
+measured for each framework in a child process of its own (benchmarks/memory.py): ``mem_lucid_MiB`` and
+``mem_torch_MiB`` are VmHWM over two steps minus VmRSS before them, ``mem_ratio`` lucid / torch, and
+``peak_lucid_MiB``/``peak_torch_MiB`` the absolute peaks (torch's include ~0.5 GiB of torch+timm import).
+
+Threads: torch gets ``torch.set_num_threads(--threads)``; lucid's numba kernels and NumPy's BLAS get the same
+count (numba.set_num_threads, threadpoolctl) for the duration of the suite. The first output line gives the
+thread counts, ``OPENBLAS_CORETYPE`` (it changes single GEMMs by up to 2x on some machines) and numba's
+threading layer.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+import numpy as np
+
+from . import memory
+from .timing import Row, compare, time_ms
+
+SUITE = "model"
+CONFIGS = [("inception_next_atto", 32, 128), ("inception_next_tiny", 32, 128),
+           ("inception_next_atto", 224, 16), ("inception_next_tiny", 224, 16)]
+QUICK_CONFIGS = [("inception_next_atto", 32, 16)]
+QUICK_REPEAT = 2
+LR, WEIGHT_DECAY, LABEL_SMOOTHING = 1e-3, 0.05, 0.1
+
+
+def _thread_limits(threads: int):
+    """Context limiting NumPy's BLAS to ``threads`` (threadpoolctl) and numba to as many; restores both."""
+    # lucid first: importing it selects numba's "workqueue" threading layer (lucid/kernels/__init__.py), and
+    # numba.set_num_threads starts the threads, fixing the layer; before that import it would be OpenMP,
+    # which spin-waits against OpenBLAS and torch and made every figure several times slower.
+    import lucid  # noqa: F401
+
+    stack = contextlib.ExitStack()
+    try:
+        import threadpoolctl
+
+        stack.enter_context(threadpoolctl.threadpool_limits(threads, user_api="blas"))
+    except ImportError:  # the BLAS keeps its own default (OPENBLAS_NUM_THREADS or all cores)
+        pass
+    try:
+        import numba
+
+        before = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        stack.callback(numba.set_num_threads, before)
+    except ImportError:
+        pass
+    return stack
+
+
+def environment(threads: int) -> dict:
+    """Thread settings and the knobs that move CPU timings; runs one small lucid GELU first, so that numba
+    has started its threading layer and can name it."""
+    import torch
+
+    import lucid
+    import lucid.nn.functional as F
+
+    env = {"threads": threads, "torch_threads": torch.get_num_threads(),
+           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "cpus": os.cpu_count()}
+    try:
+        import threadpoolctl
+
+        env["blas"] = ",".join(sorted({f"{i['internal_api']}:{i['num_threads']}"
+                                       for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}))
+    except ImportError:
+        env["blas"] = "threadpoolctl missing"
+    try:
+        import numba
+    except ImportError:
+        env["numba"] = "missing"
+        return env
+    env["numba_threads"] = numba.get_num_threads()
+    with lucid.no_grad():
+        F.gelu(lucid.ones(256, 256))
+    try:
+        env["numba_layer"] = numba.threading_layer()
+    except ValueError:  # no parallel kernel ran (e.g. LUCID_NO_NUMBA=1): say what would be used
+        env["numba_layer"] = f"{numba.config.THREADING_LAYER} (configured, not started)"
+    if os.environ.get("LUCID_NO_NUMBA"):
+        env["LUCID_NO_NUMBA"] = os.environ["LUCID_NO_NUMBA"]
+    return env
+
+
+def _torch_model(name: str, state: dict, layout: str):
+    """A timm model holding ``state`` in ``layout`` memory format, with its AdamW."""
+    import timm
+    import torch
+
+    model = timm.create_model(name)
+    model.load_state_dict(state)
+    if layout == "channels_last":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+    return model, opt
+
+
+def _torch_fns(model, opt, x, y):
+    """(eval forward, train step) closures for torch."""
+    import torch
+
+    crit = torch.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
+
+    def forward():
+        model.eval()
+        with torch.no_grad():
+            return model(x)
+
+    def train_step():
+        model.train()
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return forward, train_step
+
+
+def _lucid_fns(model, opt, x, y):
+    """(eval forward, train step) closures for lucid, the same steps as ``_torch_fns``."""
+    import lucid
+
+    crit = lucid.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
+
+    def forward():
+        model.eval()
+        with lucid.no_grad():
+            return model(x)
+
+    def train_step():
+        model.train()
+        opt.zero_grad()
+        loss = crit(model(x), y)
+        loss.backward()
+        opt.step()
+        return float(loss.item())
+
+    return forward, train_step
+
+
+def _probe_layout(name: str, state: dict, x, y, mode: str, repeat: int) -> tuple[str, dict]:
+    """Time torch's ``mode`` ("eval" or "train") once per memory format on fresh models; the faster wins."""
+    import torch
+
+    times = {}
+    for layout in ("contiguous", "channels_last"):
+        model, opt = _torch_model(name, state, layout)
+        xl = x.contiguous(memory_format=torch.channels_last if layout == "channels_last" else torch.contiguous_format)
+        forward, train_step = _torch_fns(model, opt, xl, y)
+        times[layout] = time_ms(forward if mode == "eval" else train_step, repeat=repeat, warmup=1)
+        del model, opt
+    return min(times, key=times.get), times
+
+
+def _short(name: str) -> str:
+    return name.removeprefix("inception_next_")
+
+
+def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, quick: bool) -> list:
+    import timm
+    import torch
+
+    import lucid
+    from lucid.models import create_model
+
+    tag = f"{_short(name)} {size}x{size} b{batch}"
+    print(f"model: {tag} ...", file=sys.stderr, flush=True)
+    tmodel = timm.create_model(name)
+    state = {k: v.detach().clone() for k, v in tmodel.state_dict().items()}
+    del tmodel
+    rng = np.random.default_rng(0)
+    # one NHWC buffer: lucid gets its NCHW view (the trainer's layout), torch the same values in either format
+    images = rng.standard_normal((batch, size, size, 3), dtype=np.float32).transpose(0, 3, 1, 2)
+    labels = rng.integers(0, 1000, batch)
+    lx, ly = lucid.tensor(images), lucid.tensor(labels)
+    tx, ty = torch.from_numpy(images.copy()), torch.from_numpy(labels)
+
+    def lucid_pair():
+        model = create_model(name)
+        model.load_state_dict({k: lucid.Tensor(v.numpy().copy()) for k, v in state.items()})
+        opt = lucid.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
+        return _lucid_fns(model, opt, lx, ly)
+
+    def torch_pair(layout):
+        model, opt = _torch_model(name, state, layout)
+        x = tx.contiguous(memory_format=torch.channels_last if layout == "channels_last" else torch.contiguous_format)
+        return _torch_fns(model, opt, x, ty)
+
+    probe_repeat = 1 if quick else 2
+    rows = []
+    ips = lambda ms: round(batch / ms * 1e3, 1)  # noqa: E731
+
+    # eval forward: untrained weights in both, so the logits must agree
+    layout, probe = _probe_layout(name, state, tx, ty, "eval", probe_repeat)
+    l_fwd, _ = lucid_pair()
+    t_fwd, _ = torch_pair(layout)
+    got, expected = l_fwd().numpy(), t_fwd().numpy()
+    maxdiff = float(np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-12))
+    row = compare(SUITE, f"{tag} eval forward", l_fwd, t_fwd, repeat=repeat, warmup=1)
+    row.extra.update(ips_lucid=ips(row.lucid_ms), ips_torch=ips(row.torch_ms), torch_layout=layout,
+                     maxdiff=f"{maxdiff:.1e}")
+    rows.append(row)
+    del l_fwd, t_fwd
+
+    # train step: fresh models and optimizers from the same state, the first step's losses compared
+    layout, probe = _probe_layout(name, state, tx, ty, "train", probe_repeat)
+    _, l_step = lucid_pair()
+    _, t_step = torch_pair(layout)
+    loss_diff = abs(l_step() - t_step())
+    row = compare(SUITE, f"{tag} train step", l_step, t_step, repeat=repeat, warmup=1)
+    row.extra.update(ips_lucid=ips(row.lucid_ms), ips_torch=ips(row.torch_ms), torch_layout=layout,
+                     loss_diff=f"{loss_diff:.1e}")
+    del l_step, t_step
+    mem = {}
+    for fw in ("lucid", "torch"):
+        mem[fw] = memory.measure_in_child(fw, name, size, batch, threads=threads, layout=layout)
+    if mem["lucid"] and mem["torch"]:
+        row.extra.update(mem_lucid_MiB=mem["lucid"]["delta"], mem_torch_MiB=mem["torch"]["delta"],
+                         mem_ratio=round(mem["lucid"]["delta"] / mem["torch"]["delta"], 2)
+                         if mem["torch"]["delta"] > 0 else float("nan"),
+                         peak_lucid_MiB=mem["lucid"]["peak"], peak_torch_MiB=mem["torch"]["peak"])
+        if not (mem["lucid"]["hwm_reset"] and mem["torch"]["hwm_reset"]):
+            row.extra["mem_note"] = "VmHWM not reset: peaks include model building"
+    rows.append(row)
+    return rows
+
+
+def run(args) -> list[Row]:
+    import torch
+
+    threads = int(getattr(args, "threads", 2))
+    quick = bool(getattr(args, "quick", False))
+    repeat = QUICK_REPEAT if quick else int(getattr(args, "repeat", 5))
+    configs = QUICK_CONFIGS if quick else CONFIGS
+    torch.set_num_threads(threads)
+    rows = []
+    with _thread_limits(threads):
+        env = environment(threads)
+        print(f"{SUITE:6s} env: " + "  ".join(f"{k}={v}" for k, v in env.items()), flush=True)
+        for name, size, batch in configs:
+            rows += _config_rows(name, size, batch, repeat, threads, quick)
+    return rows
+
+
+if __name__ == "__main__":  # python -m benchmarks.suite_model [--quick]: the rows without scripts/bench.py
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--quick", action="store_true")
+    for r in run(p.parse_args()):
+        print(r.as_dict())

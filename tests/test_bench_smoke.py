@@ -1,0 +1,76 @@
+"""Smoke test of the model benchmark: scripts/bench.py model --quick end to end on a tiny batch, and the
+peak-memory helper. Checks the shape of the output (rows, extras, JSON), never the speed."""
+import importlib.util
+import json
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+from benchmarks import memory, suite_model
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.skipif(not memory.available(), reason="needs Linux /proc/self/status (VmHWM)")
+
+
+def _bench_main():
+    spec = importlib.util.spec_from_file_location("lucid_bench_script", ROOT / "scripts" / "bench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def test_reset_peak_then_hwm_follows_new_allocations():
+    memory.reset_peak()
+    before = memory.status_mib("VmRSS")
+    assert memory.reset_peak()
+    assert memory.status_mib("VmHWM") < before + 16  # reset to (about) the current RSS
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    assert memory.status_mib("VmHWM") >= before + 60
+    del block
+
+
+def test_status_mib_names_the_missing_field():
+    with pytest.raises(KeyError, match="NoSuchField"):
+        memory.status_mib("NoSuchField")
+
+
+def test_measure_rejects_unknown_framework():
+    with pytest.raises(ValueError, match="'jax'"):
+        memory.measure("jax", "inception_next_atto", 32, 2)
+
+
+def test_bench_model_quick_rows_and_json(tmp_path, monkeypatch, capsys):
+    # the --quick path with batch 2 instead of 16, so the smoke test stays a few seconds plus the two children
+    monkeypatch.setattr(suite_model, "QUICK_CONFIGS", [("inception_next_atto", 32, 2)])
+    out = tmp_path / "bench.json"
+    assert _bench_main()(["model", "--quick", "--threads", "1", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+
+    env_line = printed[0]
+    assert env_line.startswith("model  env:") and "threads=1" in env_line and "OPENBLAS_CORETYPE=" in env_line
+    if "NUMBA_THREADING_LAYER" not in os.environ and not os.environ.get("LUCID_NO_NUMBA"):
+        # lucid selects "workqueue"; OpenMP here would mean numba's threads started before lucid was imported
+        assert "numba_layer=workqueue" in env_line
+
+    data = json.loads(out.read_text())
+    assert data["meta"]["threads"] == 1
+    rows = data["rows"]
+    assert [r["case"] for r in rows] == ["atto 32x32 b2 eval forward", "atto 32x32 b2 train step"]
+    for r, line in zip(rows, printed[1:]):
+        assert r["suite"] == "model" and r["case"] in line
+        assert r["lucid_ms"] > 0 and r["torch_ms"] > 0
+        assert r["ratio"] == pytest.approx(r["lucid_ms"] / r["torch_ms"])
+        assert r["extra"]["torch_layout"] in ("contiguous", "channels_last")
+        assert r["extra"]["ips_lucid"] == pytest.approx(2e3 / r["lucid_ms"], rel=0.01)
+        assert r["extra"]["ips_torch"] == pytest.approx(2e3 / r["torch_ms"], rel=0.01)
+    fwd, train = (r["extra"] for r in rows)
+    assert float(fwd["maxdiff"]) < 1e-4  # the same network with the same weights on the same batch
+    assert float(train["loss_diff"]) < 1e-4  # ... and the same label-smoothed loss
+    assert train["mem_lucid_MiB"] >= 0 and train["mem_torch_MiB"] > 0
+    assert train["mem_ratio"] == pytest.approx(train["mem_lucid_MiB"] / train["mem_torch_MiB"], abs=0.01)
+    # absolute peaks hold at least the interpreter and the model; torch's child imports torch and timm
+    assert train["peak_lucid_MiB"] > 50 and train["peak_torch_MiB"] > train["mem_torch_MiB"]
+    assert "mem_note" not in train  # VmHWM was reset in both children
