@@ -40,7 +40,7 @@ def load_model_for_eval(cfg, num_classes: int, in_channels: int):
         name = saved["model"]["name"]
         if requested is not None and requested != name:
             raise ConfigError(f"model={requested!r} was requested, but checkpoint {path} holds a {name!r}")
-        classes = int(saved["data"]["num_classes"])
+        classes = len(state["classes"]) if state.get("classes") else int(saved["data"]["num_classes"])
         if classes != num_classes:
             raise ConfigError(f"checkpoint {path} predicts {classes} classes ({saved['data']['name']}), but "
                               f"data={cfg.data.name} has {num_classes}")

@@ -87,24 +87,27 @@ def test_custom_config_matches_timm():
 @pytest.mark.parametrize("name,size", [("inception_next_atto", 32), ("inception_next_tiny", 64)])
 def test_train_mode_logits_and_gradients_match_timm(name, size):
     tmodel, lmodel = _pair(name, seed=5, num_classes=10)
-    tmodel.train()
-    lmodel.train()
+    # gradients are compared with timm in float64: at these sizes timm's own float32 gradients are off by up
+    # to 1.3e-3 (relative) on the stage-3 depthwise biases, where sums over 1x1 maps cancel; lucid's are not
+    t64 = timm.create_model(name, num_classes=10).double()
+    t64.load_state_dict(tmodel.state_dict())
+    for m in (tmodel, t64, lmodel):
+        m.train()
     x = _input((4, 3, size, size), seed=2)
     target = np.array([1, 3, 5, 7])
     tout = tmodel(torch.from_numpy(x))
-    tloss = torch.nn.functional.cross_entropy(tout, torch.from_numpy(target), label_smoothing=0.1)
-    tloss.backward()
+    out64 = t64(torch.from_numpy(x).double())
+    torch.nn.functional.cross_entropy(out64, torch.from_numpy(target), label_smoothing=0.1).backward()
     lout = lmodel(lucid.tensor(x))
     lloss = nn.functional.cross_entropy(lout, lucid.tensor(target), label_smoothing=0.1)
     lloss.backward()
     np.testing.assert_allclose(lout.detach().numpy(), tout.detach().numpy(), rtol=1e-3, atol=1e-4)
-    tgrads = {k: p.grad.numpy() for k, p in tmodel.named_parameters()}
+    ref = {k: p.grad.numpy() for k, p in t64.named_parameters()}
     # a conv bias followed by train-mode BatchNorm has a true gradient of ~0 (the mean is subtracted), so
     # relative errors are taken against max(this gradient's scale, 1e-3 x the largest gradient in the model)
-    floor = 1e-3 * max(np.abs(g).max() for g in tgrads.values())
+    floor = 1e-3 * max(np.abs(g).max() for g in ref.values())
     for k, p in lmodel.named_parameters():
-        ref = tgrads[k]
-        err = np.abs(p.grad.numpy() - ref).max() / max(np.abs(ref).max(), floor)
+        err = np.abs(p.grad.numpy() - ref[k]).max() / max(np.abs(ref[k]).max(), floor)
         assert err <= 1e-3, f"{k}: relative gradient error {err:.2e}"
     # the BatchNorm running statistics moved the same way
     tstate = tmodel.state_dict()

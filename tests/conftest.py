@@ -1,0 +1,9 @@
+"""Test-session settings shared by every test module."""
+import os
+
+# `make test` runs two pytest-xdist workers on a 2-core machine: one BLAS/OpenMP/numba thread per worker
+# avoids oversubscription, where spin-waiting threads of one worker stall the other's kernels. (The thread
+# counts only; OPENBLAS_CORETYPE and the rest of the environment are left as they are.)
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
