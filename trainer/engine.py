@@ -180,8 +180,9 @@ def fit(cfg, run_dir) -> FitResult:
         console.info(f"resumed from {resume_path} at epoch {start_epoch}, step {step}")
 
     ckpt = CheckpointManager(run_dir / "checkpoints", int(tcfg.checkpoint_interval), int(tcfg.keep_checkpoints))
-    # on resume, hide what a crashed run logged after its last checkpoint (TensorBoard's purge_step)
-    writer = SummaryWriter(str(run_dir / "tb"), purge_step=step if resume_path is not None else None)
+    # on resume, hide what a crashed run logged after its last checkpoint (TensorBoard drops events at
+    # steps >= purge_step; the checkpoint's own epoch-end scalars were logged at `step`, so keep those)
+    writer = SummaryWriter(str(run_dir / "tb"), purge_step=step + 1 if resume_path is not None else None)
     last_val: dict = {}
     try:
         if tcfg.image_grid and start_epoch == 0:
