@@ -6,7 +6,6 @@ Used by scripts/evaluate.py. Outputs in the run directory: ``metrics.json``, ``r
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from .config import ConfigError
 from .data import build_data
 from .logging import SummaryWriter
 from .metrics import MetricAccumulator
-from .report import console_table, plot_confusion_matrix, render_confusion_matrix, save_misclassified_grid
+from .report import _atomic_write, console_table, plot_confusion_matrix, render_confusion_matrix, save_misclassified_grid
 from .report import render_misclassified_grid, write_markdown_report
 
 
@@ -150,9 +149,8 @@ def run_evaluation(cfg, run_dir) -> dict:
                     "tta_hflip": bool(cfg.tta_hflip), "classes": list(data.classes)})
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2, allow_nan=False))
-    os.replace(tmp, run_dir / "metrics.json")
+    text = json.dumps(metrics, indent=2, allow_nan=False).encode()
+    _atomic_write(run_dir / "metrics.json", lambda f: f.write(text))
     names = list(data.classes)
     plot_confusion_matrix(np.asarray(metrics["confusion"]), names, run_dir / "confusion_matrix.png")
     figures = {"Confusion matrix": "confusion_matrix.png"}

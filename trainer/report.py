@@ -39,6 +39,9 @@ def _atomic_write(path: str | os.PathLike, write: Callable[[io.BufferedWriter], 
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=parent, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600 files; reports get the usual permissions
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
