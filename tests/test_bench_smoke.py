@@ -4,6 +4,7 @@ import importlib.util
 import json
 import os
 import pathlib
+import time
 
 import numpy as np
 import pytest
@@ -74,3 +75,19 @@ def test_bench_model_quick_rows_and_json(tmp_path, monkeypatch, capsys):
     # absolute peaks hold at least the interpreter and the model; torch's child imports torch and timm
     assert train["peak_lucid_MiB"] > 50 and train["peak_torch_MiB"] > train["mem_torch_MiB"]
     assert "mem_note" not in train  # VmHWM was reset in both children
+
+
+def test_compare_blocks_times_each_framework_in_warmed_blocks():
+    calls = []
+
+    def fake(name, seconds):
+        def fn():
+            calls.append(name)
+            time.sleep(seconds)
+        return fn
+
+    row = suite_model.compare_blocks("case", fake("l", 0.004), fake("t", 0.001), repeat=5)
+    # blocks of 3 then 2 timed runs, each block opened by one untimed warm-up run
+    assert calls == ["l"] * 4 + ["t"] * 4 + ["l"] * 3 + ["t"] * 3
+    assert row.suite == "model" and row.case == "case"
+    assert 4 <= row.lucid_ms < 40 and 1 <= row.torch_ms < row.lucid_ms
