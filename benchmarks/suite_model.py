@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import statistics
 import sys
 
 import numpy as np
 
 from . import memory
-from .timing import Row, time_ms
+from .timing import Row, compare, time_ms
 
 SUITE = "model"
 CONFIGS = [("inception_next_atto", 32, 128), ("inception_next_tiny", 32, 128),
@@ -164,29 +163,8 @@ def _lucid_fns(model, opt, x, y):
 
 
 def compare_blocks(case: str, lucid_fn, torch_fn, repeat: int, blocks: int = 2) -> Row:
-    """Medians of ``repeat`` timed runs per framework, taken in ``blocks`` alternating blocks (lucid's runs,
-    then torch's, then again), each block opened by one untimed warm-up run.
-
-    Not benchmarks.timing.compare's strict lucid/torch alternation: OpenBLAS's threads keep spinning for up
-    to ~0.1 s after a GEMM and torch's OpenMP threads after a parallel region, so at model-step scale each
-    framework's runs overlapped the other's idle-spinning threads. Measured on atto, 32x32, b128, eval
-    (2 cores): alone lucid 24 ms, torch 21 ms; strictly alternated 32 and 39-48 ms; in blocks 29 and 25 ms.
-    Blocks keep each framework's timings close to what a user running only that framework sees, while
-    alternating blocks still spread slow drifts of machine load over both."""
-    import time
-
-    per_block = [repeat // blocks + (i < repeat % blocks) for i in range(blocks)]
-    times = {"lucid": [], "torch": []}
-    for n in per_block:
-        if n == 0:
-            continue
-        for name, fn in (("lucid", lucid_fn), ("torch", torch_fn)):
-            fn()  # warm-up: the other framework's threads go quiet, this one's wake up
-            for _ in range(n):
-                t0 = time.perf_counter()
-                fn()
-                times[name].append((time.perf_counter() - t0) * 1e3)
-    return Row(SUITE, case, statistics.median(times["lucid"]), statistics.median(times["torch"]))
+    """benchmarks.timing.compare for this suite (alternating warmed blocks; see its docstring)."""
+    return compare(SUITE, case, lucid_fn, torch_fn, repeat=repeat, warmup=1, blocks=blocks)
 
 
 def _probe_layout(name: str, state: dict, x, y, mode: str, repeat: int) -> tuple[str, dict]:

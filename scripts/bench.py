@@ -23,6 +23,23 @@ sys.path.insert(0, str(ROOT))
 SUITES = ["core", "nn", "optim", "model"]
 
 
+def _numba_layer() -> str | None:
+    """The threading layer numba uses (lucid selects "workqueue"; see lucid/kernels/__init__.py)."""
+    try:
+        import numba
+
+        return numba.threading_layer()
+    except Exception:  # numba missing, or no parallel kernel has run yet
+        import lucid.kernels  # noqa: F401  (sets the configured layer)
+
+        try:
+            import numba
+
+            return str(numba.config.THREADING_LAYER)
+        except Exception:
+            return None
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("suites", nargs="*", default=None, help=f"suites to run (default all): {SUITES}")
@@ -35,6 +52,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; expected some of {SUITES}")
 
+    import lucid  # noqa: F401  first, so that numba's threading layer is lucid's choice (workqueue)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -54,7 +72,7 @@ def main(argv=None) -> int:
     if args.json:
         meta = {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(),
                 "python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
-                "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE")}
+                "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "numba_threading_layer": _numba_layer()}
         tmp = pathlib.Path(args.json + ".tmp")
         tmp.write_text(json.dumps({"meta": meta, "rows": [r.as_dict() for r in rows]}, indent=2))
         os.replace(tmp, args.json)
