@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,8 +168,10 @@ def fit(cfg, run_dir) -> FitResult:
         state = load_checkpoint(resume_path)
         _check_compatible(state, resolved, resume_path)
         model.load_state_dict(state["model"])
-        for _ in range(int(state["step"])):  # replay the schedule (exact, and right if epochs were raised)
-            scheduler.step()
+        with warnings.catch_warnings():  # replaying before any optimizer.step() is intended here
+            warnings.simplefilter("ignore", UserWarning)
+            for _ in range(int(state["step"])):  # replay the schedule (exact, and right if epochs were raised)
+                scheduler.step()
         optimizer.load_state_dict(state["optimizer"])
         for group, lr in zip(optimizer.param_groups, scheduler.get_last_lr()):
             group["lr"] = lr
