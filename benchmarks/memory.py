@@ -8,7 +8,11 @@ allocated state, gradients, the numba kernels and the allocator's pools exist), 
 kernel's high-water mark by writing "5" to /proc/self/clear_refs (which sets VmHWM back to the current RSS),
 runs ``--steps`` more steps and reads VmHWM. It prints one JSON line with the figures in MiB:
 ``rss_before`` (after the warm-up), ``peak`` (VmHWM after the steps) and ``delta = peak - rss_before``, the
-memory a training step needs on top of what model, optimizer state and batch hold anyway.
+memory a training step needs on top of what model, optimizer state and batch hold anyway; and
+``over_imports = peak - rss_imports`` (VmRSS after importing the framework, before building the model), all
+the memory that model, optimizer, batch and step take. The two differ by what the allocator kept from the
+warm-up step: glibc hands NumPy's large (mmap'd) arrays back to the OS when they are freed, so lucid's
+``rss_before`` is low and its ``delta`` high, while freed torch blocks mostly stay resident and out of ``delta``.
 
 A fresh process per framework keeps the two from polluting each other: torch's and NumPy's allocators keep
 freed memory, and an import of torch alone adds ~300 MiB of RSS that lucid never needs (the lucid child does
@@ -135,6 +139,11 @@ def measure(framework: str, model_name: str, size: int, batch: int, *, threads: 
     if layout not in ("contiguous", "channels_last"):
         raise ValueError(f"layout must be 'contiguous' or 'channels_last', got {layout!r}")
     _set_threads(framework, threads)
+    if framework == "torch":
+        import timm  # noqa: F401  (imported here so that rss_imports covers the whole framework)
+    # after the framework's imports, before the model: peak - rss_imports is what the model, its optimizer
+    # state, the batch and the step's activations take, whatever the allocator kept from the warm-up step
+    rss_imports = status_mib("VmRSS")
     if framework == "lucid":
         layout = "channels_last"  # lucid's activations always are (DESIGN.md); the option is torch's
         step = _lucid_step(model_name, size, batch, num_classes)
@@ -156,7 +165,8 @@ def measure(framework: str, model_name: str, size: int, batch: int, *, threads: 
             pass
     return {"framework": framework, "model": model_name, "size": size, "batch": batch, "layout": layout,
             "steps": steps, "rss_before": round(rss_before, 1), "peak": round(peak, 1),
-            "delta": round(peak - rss_before, 1), "hwm_reset": reset, **extra}
+            "delta": round(peak - rss_before, 1), "rss_imports": round(rss_imports, 1),
+            "over_imports": round(peak - rss_imports, 1), "hwm_reset": reset, **extra}
 
 
 def measure_in_child(framework: str, model_name: str, size: int, batch: int, *, threads: int = 2, steps: int = 2,

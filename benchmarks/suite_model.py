@@ -20,7 +20,8 @@ max |torch logits| before any training step, a check that the two run the same n
 ``loss_diff`` (|difference of the first step's losses|) and the peak resident memory of a training step,
 measured for each framework in a child process of its own (benchmarks/memory.py): ``mem_lucid_MiB`` and
 ``mem_torch_MiB`` are VmHWM over two steps minus VmRSS before them, ``mem_ratio`` lucid / torch, and
-``peak_lucid_MiB``/``peak_torch_MiB`` the absolute peaks (torch's include ~0.5 GiB of torch+timm import).
+``peak_lucid_MiB``/``peak_torch_MiB`` the absolute peaks (torch's include ~0.5 GiB of torch+timm import);
+``total_*_MiB`` peak minus RSS after the imports (model, optimizer, batch and step), ``total_ratio`` theirs.
 
 Threads: torch gets ``torch.set_num_threads(--threads)``; lucid's numba kernels and NumPy's BLAS get the same
 count (numba.set_num_threads, threadpoolctl) for the duration of the suite. The first output line gives the
@@ -247,7 +248,9 @@ def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, qu
         row.extra.update(mem_lucid_MiB=mem["lucid"]["delta"], mem_torch_MiB=mem["torch"]["delta"],
                          mem_ratio=round(mem["lucid"]["delta"] / mem["torch"]["delta"], 2)
                          if mem["torch"]["delta"] > 0 else float("nan"),
-                         peak_lucid_MiB=mem["lucid"]["peak"], peak_torch_MiB=mem["torch"]["peak"])
+                         peak_lucid_MiB=mem["lucid"]["peak"], peak_torch_MiB=mem["torch"]["peak"],
+                         total_lucid_MiB=mem["lucid"]["over_imports"], total_torch_MiB=mem["torch"]["over_imports"],
+                         total_ratio=round(mem["lucid"]["over_imports"] / mem["torch"]["over_imports"], 2))
         if not (mem["lucid"]["hwm_reset"] and mem["torch"]["hwm_reset"]):
             row.extra["mem_note"] = "VmHWM not reset: peaks include model building"
     rows.append(row)
