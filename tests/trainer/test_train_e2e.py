@@ -183,3 +183,16 @@ def test_evaluate_refuses_a_mismatched_model(trained_run, tmp_path):
     out = run(EVAL, tmp_path / "eval", f"checkpoint={run_dir / 'checkpoints' / 'last.safetensors'}",
               "model=inception_next_tiny", check=False, timeout=120)
     assert out.returncode != 0 and "inception_next_atto" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_evaluate_plain_weights_with_a_model_name(tmp_path):
+    # e.g. weights converted from timm: a bare state dict, no trainer config; the model comes from model=
+    model = lucid.models.create_model("inception_next_atto", num_classes=10)
+    weights = tmp_path / "atto_weights.safetensors"
+    lucid.save(model.state_dict(), str(weights))
+    out = run(EVAL, tmp_path / "eval", f"checkpoint={weights}", "model=inception_next_atto", "progress=false",
+              "limit_batches=1")
+    assert "Top-1" in out.stdout
+    assert "inception_next_atto from weights file" in (tmp_path / "eval" / "report.md").read_text()
+    missing = run(EVAL, tmp_path / "eval2", f"checkpoint={weights}", "progress=false", check=False, timeout=120)
+    assert missing.returncode != 0 and "model=<name>" in missing.stderr and "Traceback" not in missing.stderr
