@@ -114,6 +114,27 @@ class BatchNorm2d(_BatchNorm):
     _expected_dims = (4,)
 
 
+def _init_affine(module: Module, shape: tuple, affine: bool, bias: bool, dtype, device) -> None:
+    """Register ``weight`` (ones) and ``bias`` (zeros) of ``shape``, or None for what is switched off."""
+    dtype = _backend.normalize_dtype(dtype)
+    if affine:
+        module.weight = Parameter(ones(shape, dtype=dtype, device=device))
+    else:
+        module.register_parameter("weight", None)
+    if affine and bias:
+        module.bias = Parameter(zeros(shape, dtype=dtype, device=device))
+    else:
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: Module) -> None:
+    with no_grad():
+        if module.weight is not None:
+            module.weight.fill_(1)
+        if module.bias is not None:
+            module.bias.zero_()
+
+
 class LayerNorm(Module):
     """Layer normalization over the trailing ``normalized_shape`` dims (an int or a tuple):
     input (*, *normalized_shape) -> same shape. ``weight`` (ones) and ``bias`` (zeros, unless
@@ -128,23 +149,10 @@ class LayerNorm(Module):
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         self.bias_enabled = bool(elementwise_affine and bias)
-        dtype = _backend.normalize_dtype(dtype)
-        if elementwise_affine:
-            self.weight = Parameter(ones(self.normalized_shape, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(zeros(self.normalized_shape, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _init_affine(self, self.normalized_shape, elementwise_affine, bias, dtype, device)
 
     def reset_parameters(self) -> None:
-        with no_grad():
-            if self.weight is not None:
-                self.weight.fill_(1)
-            if self.bias is not None:
-                self.bias.zero_()
+        _reset_affine(self)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
@@ -170,23 +178,10 @@ class GroupNorm(Module):
         self.eps = eps
         self.affine = affine
         self.bias_enabled = bool(affine and bias)
-        dtype = _backend.normalize_dtype(dtype)
-        if affine:
-            self.weight = Parameter(ones(self.num_channels, dtype=dtype, device=device))
-            if bias:
-                self.bias = Parameter(zeros(self.num_channels, dtype=dtype, device=device))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _init_affine(self, (self.num_channels,), affine, bias, dtype, device)
 
     def reset_parameters(self) -> None:
-        with no_grad():
-            if self.weight is not None:
-                self.weight.fill_(1)
-            if self.bias is not None:
-                self.bias.zero_()
+        _reset_affine(self)
 
     def forward(self, input):
         if input.ndim >= 2 and input.shape[1] != self.num_channels:
