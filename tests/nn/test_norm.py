@@ -250,9 +250,11 @@ def test_layernorm_matches_torch(backend, shape, nshape, affine):
     g = make_input(shape, seed=3)
     ly.backward(lucid.Tensor(g))
     ty.backward(torch.from_numpy(g))
-    # over one element the exact input gradient is 0 and torch's is rounding noise: compare absolutely
+    # over one element the exact input gradient is 0; torch's is rounding noise amplified by 1/sqrt(eps)
+    # (up to 1.2e-4 depending on the weight drawn), so there lucid is compared with the exact zeros
     floor = 1.0 if nshape == (1,) else 1e-30
-    assert rel_err(lx.grad, tx.grad, floor) < 1e-4
+    reference = np.zeros(shape, dtype=np.float32) if nshape == (1,) else tx.grad
+    assert rel_err(lx.grad, reference, floor) < 1e-4
     for name, p in tln.named_parameters():
         assert rel_err(getattr(lln, name).grad, p.grad, floor) < 1e-4
     assert list(lln.state_dict()) == list(tln.state_dict())
