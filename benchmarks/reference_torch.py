@@ -17,7 +17,7 @@ them (same groups, same defaults), so the lucid run and this one read one config
 - optimizer: AdamW (or SGD) over ``timm.optim.param_groups_weight_decay`` (no decay on biases, norm weights and
   layer-scale gamma), as ``build_optimizer``;
 - schedule: per-iteration ``SequentialLR(LinearLR(warmup_start_factor, total_iters=warmup_steps) ->
-  CosineAnnealingLR(T_max=total - warmup, eta_min=min_lr))`` (or step / constant), as ``build_scheduler``;
+  CosineAnnealingLR(T_max=total - warmup, eta_min=min_lr))`` (or step / constant), as ``trainer.engine.build_scheduler`` (called with torch's classes);
 - loss: ``CrossEntropyLoss(label_smoothing)`` (soft targets with mixup), optional ``clip_grad_norm_``, optional
   EMA of the weights (timm's ``ModelEmaV3``, the average lucid's ``AveragedModel`` reproduces);
 - limits: ``trainer.limit_train_batches`` / ``limit_val_batches`` cap the batches as in the lucid trainer;
@@ -124,28 +124,12 @@ def build_optimizer(cfg_optim, model):
 
 
 def build_scheduler(cfg_sched, optimizer, steps_per_epoch: int, epochs: int):
-    """Mirror of ``trainer.engine.build_scheduler``: stepped once per iteration, same warmup rounding."""
+    """The lucid trainer's ``build_scheduler`` with torch's scheduler classes: the same schedule by construction."""
     from torch.optim import lr_scheduler
 
-    total = max(steps_per_epoch * epochs, 1)
-    warmup = min(int(round(float(cfg_sched.get("warmup_epochs", 0)) * steps_per_epoch)), total - 1)
-    name = cfg_sched.name
-    if name == "cosine":
-        main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1),
-                                              eta_min=float(cfg_sched.min_lr))
-    elif name == "step":
-        main = lr_scheduler.StepLR(optimizer, step_size=max(int(cfg_sched.step_epochs) * steps_per_epoch, 1),
-                                   gamma=float(cfg_sched.gamma))
-    elif name == "constant":
-        main = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
-    else:
-        raise ValueError(f"sched.name={name!r} is not known; expected 'cosine', 'step' or 'constant'")
-    if warmup <= 0:
-        return main
-    # LinearLR built after `main`, so its start factor is the lr in force at step 0 (as in the lucid trainer)
-    warm = lr_scheduler.LinearLR(optimizer, start_factor=float(cfg_sched.warmup_start_factor), end_factor=1.0,
-                                 total_iters=warmup)
-    return lr_scheduler.SequentialLR(optimizer, [warm, main], milestones=[warmup])
+    from trainer.engine import build_scheduler as lucid_build_scheduler
+
+    return lucid_build_scheduler(cfg_sched, optimizer, steps_per_epoch, epochs, schedulers=lr_scheduler)
 
 
 def _as_torch(array, device: str, channels_last: bool):

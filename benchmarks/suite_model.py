@@ -119,48 +119,35 @@ def _torch_model(name: str, state: dict, layout: str):
     return model, opt
 
 
-def _torch_fns(model, opt, x, y):
-    """(eval forward, train step) closures for torch."""
-    import torch
-
-    crit = torch.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
+def _step_fns(model, opt, x, y, criterion, no_grad):
+    """(eval forward, train step) closures; the same code serves both frameworks (their APIs agree)."""
 
     def forward():
         model.eval()
-        with torch.no_grad():
+        with no_grad():
             return model(x)
 
     def train_step():
         model.train()
         opt.zero_grad()
-        loss = crit(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.item()
-
-    return forward, train_step
-
-
-def _lucid_fns(model, opt, x, y):
-    """(eval forward, train step) closures for lucid, the same steps as ``_torch_fns``."""
-    import lucid
-
-    crit = lucid.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING)
-
-    def forward():
-        model.eval()
-        with lucid.no_grad():
-            return model(x)
-
-    def train_step():
-        model.train()
-        opt.zero_grad()
-        loss = crit(model(x), y)
+        loss = criterion(model(x), y)
         loss.backward()
         opt.step()
         return float(loss.item())
 
     return forward, train_step
+
+
+def _torch_fns(model, opt, x, y):
+    import torch
+
+    return _step_fns(model, opt, x, y, torch.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING), torch.no_grad)
+
+
+def _lucid_fns(model, opt, x, y):
+    import lucid
+
+    return _step_fns(model, opt, x, y, lucid.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING), lucid.no_grad)
 
 
 def compare_blocks(case: str, lucid_fn, torch_fn, repeat: int, blocks: int = 2) -> Row:

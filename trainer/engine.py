@@ -67,26 +67,32 @@ def build_optimizer(cfg_optim, model: nn.Module):
     raise ValueError(f"optim.name={name!r} is not known; expected 'adamw' or 'sgd'")
 
 
-def build_scheduler(cfg_sched, optimizer, steps_per_epoch: int, epochs: int):
-    """A per-iteration schedule: optional linear warmup, then cosine / step / constant."""
+def build_scheduler(cfg_sched, optimizer, steps_per_epoch: int, epochs: int, schedulers=lr_scheduler):
+    """A per-iteration schedule: optional linear warmup, then cosine / step / constant.
+
+    ``schedulers`` is the module providing the scheduler classes: lucid's by default; the PyTorch reference
+    trainer (benchmarks/reference_torch.py) passes ``torch.optim.lr_scheduler``, whose classes have the same
+    names and arguments, so both runs get the schedule from this one function.
+    """
     total = max(steps_per_epoch * epochs, 1)
     warmup = min(int(round(float(cfg_sched.get("warmup_epochs", 0)) * steps_per_epoch)), total - 1)
     name = cfg_sched.name
     if name == "cosine":
-        main = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1), eta_min=float(cfg_sched.min_lr))
+        main = schedulers.CosineAnnealingLR(optimizer, T_max=max(total - warmup, 1),
+                                            eta_min=float(cfg_sched.min_lr))
     elif name == "step":
-        main = lr_scheduler.StepLR(optimizer, step_size=max(int(cfg_sched.step_epochs) * steps_per_epoch, 1),
-                                   gamma=float(cfg_sched.gamma))
+        main = schedulers.StepLR(optimizer, step_size=max(int(cfg_sched.step_epochs) * steps_per_epoch, 1),
+                                 gamma=float(cfg_sched.gamma))
     elif name == "constant":
-        main = lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
+        main = schedulers.ConstantLR(optimizer, factor=1.0, total_iters=0)
     else:
         raise ValueError(f"sched.name={name!r} is not known; expected 'cosine', 'step' or 'constant'")
     if warmup <= 0:
         return main
     # built after `main` so that LinearLR sets the starting lr last (as torch's SequentialLR usage does)
-    warm = lr_scheduler.LinearLR(optimizer, start_factor=float(cfg_sched.warmup_start_factor), end_factor=1.0,
-                                 total_iters=warmup)
-    return lr_scheduler.SequentialLR(optimizer, [warm, main], milestones=[warmup])
+    warm = schedulers.LinearLR(optimizer, start_factor=float(cfg_sched.warmup_start_factor), end_factor=1.0,
+                               total_iters=warmup)
+    return schedulers.SequentialLR(optimizer, [warm, main], milestones=[warmup])
 
 
 # ---------------------------------------------------------------------------------------------------------
