@@ -5,7 +5,9 @@
     y = (x.exp() * 2).sum()
     y.backward()          # x.grad == 2 * exp(x)
 """
-from . import _backend
+from . import _allocator, _backend
+
+_allocator.tune()  # keep freed activation buffers for reuse (see lucid/_allocator.py); LUCID_MALLOC_TUNING=0 opts out
 from ._backend import bool_, float16, float32, float64, gpu_available, int8, int32, int64, uint8
 from ._creation import (arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, tensor,
                         zeros, zeros_like)
