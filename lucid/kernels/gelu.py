@@ -25,7 +25,6 @@ the reference path, which is exact (``scipy.special.erf`` / ``cupyx``).
 """
 from __future__ import annotations
 
-import math
 import os
 
 import numpy as np
@@ -125,7 +124,10 @@ if HAVE_NUMBA:
     def _exp_nonpos(y):
         """exp(y) for y <= 0 in float32 (clamped at -80, where exp is ~2e-35 and every use is negligible)."""
         y = max(y, _f32(-80.0))
-        n = math.floor(y * _f32(1.4426950408889634) + _f32(0.5))
+        # n = round(y / ln 2) by truncating towards zero (y <= 0, so y/ln2 - 0.5 < 0 and truncation rounds
+        # it up); math.floor here compiled to a libm call per element and made this function 3x slower
+        ni = np.int32(y * _f32(1.4426950408889634) - _f32(0.5))
+        n = _f32(ni)
         r = y - n * _f32(0.693359375)  # ln 2 split in a high part exact in float32 ...
         r = r - n * _f32(-2.12194440e-4)  # ... and the remainder (Cody-Waite)
         p = _f32(1.9875691500e-4)
@@ -135,13 +137,17 @@ if HAVE_NUMBA:
         p = p * r + _f32(1.6666665459e-1)
         p = p * r + _f32(5.0000001201e-1)
         p = p * r * r + r + _f32(1.0)
-        return p * _int_bits_as_f32((np.int32(n) + np.int32(127)) << np.int32(23))  # times 2**n
+        return p * _int_bits_as_f32((ni + np.int32(127)) << np.int32(23))  # times 2**n
 
     @njit(inline="always", fastmath=True)
     def _tanh32(u):
-        """tanh(u) = sign(u) (1 - e) / (1 + e) with e = exp(-2|u|) <= 1 (no overflow, vectorisable)."""
+        """tanh(u) = sign(u) (1 - 2e / (1 + e)) with e = exp(-2|u|) <= 1 (no overflow, vectorisable).
+
+        Written as 1 - 2e/(1+e) rather than (1-e)/(1+e): fastmath's vectorised division is accurate to about
+        one ulp, and for large |u| (e ~ 0) the quotient form then gave 1 - 6e-8 instead of exactly 1.
+        """
         e = _exp_nonpos(_f32(-2.0) * abs(u))
-        t = (_f32(1.0) - e) / (_f32(1.0) + e)
+        t = _f32(1.0) - _f32(2.0) * e / (_f32(1.0) + e)
         return t if u >= 0 else -t
 
     @njit(parallel=True, fastmath=True, cache=True)
