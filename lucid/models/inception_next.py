@@ -24,7 +24,7 @@ from .. import nn
 from .._tensor import Tensor
 from ..nn import init
 from ..ops.dropout import drop_path_scale
-from ..ops.fused import inception_dwconv2d, scaled_residual
+from ..ops.fused import inception_dwconv2d, is_fusable_branch, scaled_residual
 from .registry import register_model
 
 __all__ = ["InceptionNeXt", "InceptionDWConv2d", "MetaNeXtBlock", "inception_next_atto", "inception_next_tiny",
@@ -57,8 +57,10 @@ class InceptionDWConv2d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         convs = (self.dwconv_hw, self.dwconv_w, self.dwconv_h)
-        if any(c._forward_hooks or c._forward_pre_hooks for c in convs):
-            # someone observes the convs (a hook, lucid.models.summary): call them as modules, as timm does
+        gc = self.split_indexes[1]
+        if any(c._forward_hooks or c._forward_pre_hooks or not is_fusable_branch(c, gc) for c in convs):
+            # someone observes the convs (a hook, lucid.models.summary), or a dilated/changed conv the fused op
+            # does not cover: call them as modules, as timm does
             from .. import cat, split
 
             x_id, x_hw, x_w, x_h = split(x, self.split_indexes, dim=1)

@@ -21,8 +21,11 @@ def _mixer_pair(channels, band, ratio, seed=0):
     return tm, lm
 
 
+# maps of <= 16 pixels take the fused kernels (lucid/kernels/inception_mixer.py), larger ones the per-branch way
 @pytest.mark.parametrize("channels,band,ratio,hw", [(16, 11, 0.125, (8, 8)), (40, 9, 0.25, (5, 7)),
-                                                    (24, 11, 0.125, (1, 1)), (96, 11, 0.125, (3, 12))])
+                                                    (24, 11, 0.125, (1, 1)), (96, 11, 0.125, (3, 12)),
+                                                    (40, 9, 0.25, (4, 4)), (24, 11, 0.125, (2, 7)),
+                                                    (16, 5, 0.25, (3, 5))])
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_inception_mixer_matches_timm_forward_and_backward(channels, band, ratio, hw, layout):
     tm, lm = _mixer_pair(channels, band, ratio)
@@ -42,12 +45,52 @@ def test_inception_mixer_matches_timm_forward_and_backward(channels, band, ratio
         np.testing.assert_allclose(p.grad.numpy(), tgrads[name].grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
 
 
-def test_inception_mixer_gradcheck_float64():
+@pytest.mark.parametrize("hw", [(4, 5), (3, 4)])  # per-branch way, fused kernels
+def test_inception_mixer_gradcheck_float64(hw):
     lm = lucid.models.InceptionDWConv2d(8, band_kernel_size=5, branch_ratio=0.25).double()
-    x = lucid.randn(2, 8, 4, 5, dtype=lucid.float64, requires_grad=True)
+    x = lucid.randn(2, 8, *hw, dtype=lucid.float64, requires_grad=True)
     convs = (lm.dwconv_hw, lm.dwconv_w, lm.dwconv_h)
     params = [p for c in convs for p in (c.weight, c.bias)]
     assert lucid.autograd.gradcheck(lambda x, *ps: inception_dwconv2d(x, convs, lm.split_indexes), (x, *params))
+
+
+@pytest.mark.parametrize("hw", [(4, 4), (2, 3), (1, 1), (6, 6)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mixer_kernels_match_the_numpy_reference(hw, dtype, monkeypatch):
+    """The numba ways (fused for <= 16 pixels, per branch above) against the NumPy reference, all gradients."""
+    from lucid.kernels import inception_mixer as mixer
+
+    rng = np.random.default_rng(0)
+    br = mixer.Branches(c_id=5, gc=4, c0=(5, 9, 13), kernel=((3, 3), (1, 7), (7, 1)), pad=((1, 1), (0, 3), (3, 0)))
+    x = rng.standard_normal((3, *hw, 17)).astype(dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    weights = [rng.standard_normal((4, kh, kw)).astype(dtype) for kh, kw in br.kernel]
+    biases = [rng.standard_normal(4).astype(dtype) for _ in br.kernel]
+    assert mixer.fused_pays(x) == (hw[0] * hw[1] <= mixer.FUSED_MAX_PIXELS)
+    got_y = mixer.forward(x, weights, biases, br)
+    got = mixer.backward(gy, x, weights, br)
+    monkeypatch.setenv("LUCID_NO_NUMBA", "1")
+    assert not mixer.fused_pays(x)
+    want_y = mixer.forward(x, weights, biases, br)
+    want = mixer.backward(gy, x, weights, br)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got_y, want_y, rtol=tol, atol=tol)
+    np.testing.assert_allclose(got[0], want[0], rtol=tol, atol=tol)
+    for a, b in zip(got[1] + got[2], want[1] + want[2]):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=10 * tol)
+    assert mixer.backward(gy, x, weights, br, need_input=False)[0] is None
+
+
+def test_mixer_with_dilated_branches_runs_the_convs_as_modules():
+    """The fused op covers stride-1, dilation-1 branches only; a dilated mixer falls back and stays correct."""
+    tm = timm.models.inception_next.InceptionDWConv2d(16, band_kernel_size=5, branch_ratio=0.25, dilation=2)
+    lm = lucid.models.InceptionDWConv2d(16, band_kernel_size=5, branch_ratio=0.25, dilation=2)
+    lm.load_state_dict({k: lucid.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    x = np.random.default_rng(0).standard_normal((2, 16, 9, 9)).astype(np.float32)
+    np.testing.assert_allclose(lm(lucid.tensor(x)).detach().numpy(), tm(torch.from_numpy(x)).detach().numpy(),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="dilation-1"):
+        inception_dwconv2d(lucid.tensor(x), (lm.dwconv_hw, lm.dwconv_w, lm.dwconv_h), lm.split_indexes)
 
 
 @pytest.mark.parametrize("drop", [0.0, 0.5])

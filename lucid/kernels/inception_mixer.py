@@ -1,0 +1,303 @@
+"""InceptionNeXt's token mixer: identity + several depthwise branches, with a fused kernel for small maps.
+
+The mixer splits the channels of an NHWC activation into an identity part and ``nb`` branches of ``gc``
+channels each, every branch a stride-1 depthwise conv with "same" padding (3x3, 1xK, Kx1 in InceptionNeXt)::
+
+    y[..., :c_id]              = x[..., :c_id]
+    y[..., c0_b:c0_b + gc]     = bias_b + depthwise_b(x[..., c0_b:c0_b + gc])      for each branch b
+
+Two ways to compute it, chosen by the map size (``fused_pays``):
+
+* per branch: a contiguous copy of the branch's channels, ``depthwise.forward`` on it (numba, vectorised over
+  whole image rows of W * gc floats), the result copied into the output. Best on large maps.
+* fused (numba, maps of at most ``FUSED_MAX_PIXELS`` pixels): one launch per direction that reads the channel
+  slices in place and writes every output row once. On 4x4 to 1x1 maps (InceptionNeXt's stages 2-4 at 32x32
+  input) the per-branch way is mostly fixed cost: three copies in, three launches, three copies out.
+  Measured A/B in one process (2 cores, forward / backward ms, per-branch -> fused): 80 ch 4x4 b128
+  0.91/1.77 -> 0.69/1.36; 160 ch 2x2 0.55/1.01 -> 0.31/0.61; 384 ch 2x2 0.62/1.11 -> 0.39/0.73. On 8x8 and
+  larger maps its per-pixel loops over gc channels lose (40 ch 8x8: 1.98/3.90 -> 2.62/4.05; 40 ch 56x56
+  b16: 11.7/21.0 -> 13.6/25.3), so those keep the per-branch way.
+
+Layouts (C-contiguous): x, y, gy, gx (N, H, W, C); packed taps ``wpack`` (T, gc) where branch b's tap
+(i, j) is row ``toff[b] + i * kw[b] + j``; ``bpack`` (nb, gc) the biases. Branch tables ``c0``, ``kh``,
+``kw``, ``pt``, ``pl``, ``toff`` are int64 arrays of length nb (pt, pl: top/left padding).
+
+Entry points ``forward`` and ``backward`` take the geometry as a ``Branches``
+tuple. Arrays other than float32/float64 NumPy, or ``LUCID_NO_NUMBA=1``, take the reference: the per-branch
+way on ``depthwise``'s NumPy/CuPy reference functions.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .._backend import xp_of
+from . import depthwise
+
+try:
+    import numba
+    from numba import njit, prange
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only where numba is absent
+    numba = None
+    HAVE_NUMBA = False
+
+FUSED_MAX_PIXELS = 16  # maps up to 4x4 take the fused kernels (see the module docstring for the figures)
+
+
+class Branches(NamedTuple):
+    """The mixer's geometry: identity channels [0, c_id), then one (c0, (kh, kw), (pt, pl)) per branch, each
+    over channels [c0, c0 + gc)."""
+    c_id: int
+    gc: int
+    c0: tuple
+    kernel: tuple  # ((kh, kw), ...)
+    pad: tuple  # ((pt, pl), ...)
+
+
+def _tables(br: Branches):
+    kh = np.array([k[0] for k in br.kernel], np.int64)
+    kw = np.array([k[1] for k in br.kernel], np.int64)
+    toff = np.concatenate([[0], np.cumsum(kh * kw)[:-1]]).astype(np.int64)
+    return (np.array(br.c0, np.int64), kh, kw, np.array([p[0] for p in br.pad], np.int64),
+            np.array([p[1] for p in br.pad], np.int64), toff)
+
+
+def pack_weights(weights, br: Branches):
+    """Per-branch weights (gc, kh, kw) -> wpack (T, gc), taps in row-major order per branch."""
+    xp = xp_of(weights[0])
+    return xp.ascontiguousarray(xp.concatenate([w.reshape(br.gc, -1).T for w in weights], axis=0))
+
+
+def unpack_weights(wpack, br: Branches):
+    """wpack (T, gc) -> list of per-branch (gc, kh, kw) arrays (the inverse of ``pack_weights``)."""
+    xp = xp_of(wpack)
+    out, t = [], 0
+    for kh, kw in br.kernel:
+        out.append(xp.ascontiguousarray(wpack[t:t + kh * kw].T.reshape(br.gc, kh, kw)))
+        t += kh * kw
+    return out
+
+
+def use_numba(array) -> bool:
+    return depthwise.use_numba(array)
+
+
+def fused_pays(x) -> bool:
+    """Whether the fused kernels handle this NHWC array: numba usable and a map of <= FUSED_MAX_PIXELS."""
+    return use_numba(x) and x.shape[1] * x.shape[2] <= FUSED_MAX_PIXELS
+
+
+# ---------------------------------------------------------------------------------------------------------
+# per branch: depthwise's functions on contiguous branch copies (its numba kernels, or the NumPy/CuPy
+# reference, which is the definition the fused kernels are tested against)
+def _geometry(br: Branches, b: int) -> tuple:
+    return (1, 1, br.pad[b][0], br.pad[b][1], 1, 1)
+
+
+def forward_per_branch(x, weights, biases, br: Branches, conv=depthwise.forward_ref, keep=None):
+    """Branch by branch; appends each branch's contiguous input copy to the list ``keep`` when given."""
+    xp = xp_of(x)
+    n, h, w, c = x.shape
+    y = xp.empty_like(x)
+    y[..., :br.c_id] = x[..., :br.c_id]
+    for b, c0 in enumerate(br.c0):
+        xb = xp.ascontiguousarray(x[..., c0:c0 + br.gc])
+        y[..., c0:c0 + br.gc] = conv(xb, weights[b], (h, w), _geometry(br, b), biases[b])
+        if keep is not None:
+            keep.append(xb)
+    return y
+
+
+def backward_per_branch(gy, x, weights, br: Branches, need_input: bool = True, use_kernels: bool = False,
+                        branch_inputs=None):
+    """(gx or None, weight grads, bias grads) branch by branch, with depthwise's numba kernels when
+    ``use_kernels``, else its NumPy/CuPy reference functions; ``branch_inputs``: the copies that
+    ``forward_per_branch`` kept, if any (saves copying them again)."""
+    grad_input = depthwise.grad_input_numba if use_kernels else depthwise.grad_input_ref
+    grad_weight = depthwise.grad_weight_numba if use_kernels else depthwise.grad_weight_ref
+    xp = xp_of(gy)
+    n, h, w, c = gy.shape
+    gx = None
+    if need_input:
+        gx = xp.empty_like(gy)
+        gx[..., :br.c_id] = gy[..., :br.c_id]
+    gws, gbs = [], []
+    for b, c0 in enumerate(br.c0):
+        gb = xp.ascontiguousarray(gy[..., c0:c0 + br.gc])  # one copy serves all three gradients
+        if need_input:
+            gx[..., c0:c0 + br.gc] = grad_input(gb, weights[b], (h, w), _geometry(br, b))
+        xb = xp.ascontiguousarray(x[..., c0:c0 + br.gc]) if branch_inputs is None else branch_inputs[b]
+        gws.append(grad_weight(gb, xb, br.kernel[b], _geometry(br, b)))
+        gbs.append(gb.reshape(-1, br.gc).sum(axis=0))
+    return gx, gws, gbs
+
+
+# ---------------------------------------------------------------------------------------------------------
+# fused numba kernels; x2, y2, gy2, gx2 are (N*H, W*C) row views; one prange iteration per image row. The
+# channel loops run over slices from index 0 so that LLVM drops numba's negative-index checks (see
+# depthwise.py); indexing the rows directly was 2.5x slower.
+if HAVE_NUMBA:
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _forward_kernel(x2, wpack, bpack, y2, c_id, c0s, khs, kws, pts, pls, toffs, H, W, C, gc):
+        nb = c0s.shape[0]
+        for r in prange(y2.shape[0]):
+            n = r // H
+            oh = r - n * H
+            yrow = y2[r]
+            xrow0 = x2[r]
+            for ow in range(W):  # identity channels and the biases
+                ys = yrow[ow * C:ow * C + C]
+                xs = xrow0[ow * C:ow * C + C]
+                for c in range(c_id):
+                    ys[c] = xs[c]
+                for b in range(nb):
+                    yb = ys[c0s[b]:c0s[b] + gc]
+                    bb = bpack[b]
+                    for c in range(gc):
+                        yb[c] = bb[c]
+            for b in range(nb):
+                c0, kh, kw, pt, pl, toff = c0s[b], khs[b], kws[b], pts[b], pls[b], toffs[b]
+                for i in range(kh):
+                    ih = oh - pt + i
+                    if ih < 0 or ih >= H:
+                        continue
+                    xrow = x2[n * H + ih]
+                    for j in range(kw):
+                        off = j - pl
+                        lo = max(0, -off)
+                        hi = min(W, W - off)
+                        wv = wpack[toff + i * kw + j]
+                        for ow in range(lo, hi):
+                            ys = yrow[ow * C + c0:ow * C + c0 + gc]
+                            xs = xrow[(ow + off) * C + c0:(ow + off) * C + c0 + gc]
+                            for c in range(gc):
+                                ys[c] += xs[c] * wv[c]
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _backward_input_kernel(gy2, wpack, gx2, c_id, c0s, khs, kws, pts, pls, toffs, H, W, C, gc):
+        # gather form: input row (n, ih) collects from the output rows that read it; no two threads write
+        # the same memory
+        nb = c0s.shape[0]
+        for r in prange(gx2.shape[0]):
+            n = r // H
+            ih = r - n * H
+            gxrow = gx2[r]
+            gyrow0 = gy2[r]
+            for ow in range(W):
+                gs = gxrow[ow * C:ow * C + C]
+                ys = gyrow0[ow * C:ow * C + C]
+                for c in range(c_id):
+                    gs[c] = ys[c]
+                for c in range(c_id, C):
+                    gs[c] = 0.0
+            for b in range(nb):
+                c0, kh, kw, pt, pl, toff = c0s[b], khs[b], kws[b], pts[b], pls[b], toffs[b]
+                for i in range(kh):
+                    oh = ih + pt - i
+                    if oh < 0 or oh >= H:
+                        continue
+                    gyrow = gy2[n * H + oh]
+                    for j in range(kw):
+                        off = j - pl
+                        lo = max(0, -off)
+                        hi = min(W, W - off)
+                        wv = wpack[toff + i * kw + j]
+                        for ow in range(lo, hi):
+                            gs = gxrow[(ow + off) * C + c0:(ow + off) * C + c0 + gc]
+                            ys = gyrow[ow * C + c0:ow * C + c0 + gc]
+                            for c in range(gc):
+                                gs[c] += ys[c] * wv[c]
+
+    @njit(parallel=True, fastmath=True, cache=True)
+    def _backward_params_kernel(gy2, x2, wpart, bpart, c0s, khs, kws, pts, pls, toffs, H, W, C, gc):
+        # chunk p of the image rows accumulates into wpart[p] (T, gc) and bpart[p] (nb, gc); the caller
+        # sums over p
+        P = wpart.shape[0]
+        nb = c0s.shape[0]
+        rows = gy2.shape[0]
+        for p in prange(P):
+            wacc = wpart[p]
+            bacc = bpart[p]
+            wacc[:] = 0.0
+            bacc[:] = 0.0
+            for r in range(p * rows // P, (p + 1) * rows // P):
+                n = r // H
+                oh = r - n * H
+                gyrow = gy2[r]
+                for b in range(nb):
+                    c0, kh, kw, pt, pl, toff = c0s[b], khs[b], kws[b], pts[b], pls[b], toffs[b]
+                    ba = bacc[b]
+                    for ow in range(W):
+                        ys = gyrow[ow * C + c0:ow * C + c0 + gc]
+                        for c in range(gc):
+                            ba[c] += ys[c]
+                    for i in range(kh):
+                        ih = oh - pt + i
+                        if ih < 0 or ih >= H:
+                            continue
+                        xrow = x2[n * H + ih]
+                        for j in range(kw):
+                            off = j - pl
+                            lo = max(0, -off)
+                            hi = min(W, W - off)
+                            wa = wacc[toff + i * kw + j]
+                            for ow in range(lo, hi):
+                                ys = gyrow[ow * C + c0:ow * C + c0 + gc]
+                                xs = xrow[(ow + off) * C + c0:(ow + off) * C + c0 + gc]
+                                for c in range(gc):
+                                    wa[c] += ys[c] * xs[c]
+
+
+def _rows(a):
+    n, h, w, c = a.shape
+    return a.reshape(n * h, w * c)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# entry points
+def forward(x, weights, biases, br: Branches, keep=None):
+    """Mixer output (N, H, W, C) for a C-contiguous NHWC ``x``; ``weights[b]`` (gc, kh, kw), ``biases[b]`` (gc,).
+
+    ``keep``: a list that receives the branches' contiguous input copies when the per-branch way made them;
+    passing them to ``backward`` saves making them again (the fused way makes none).
+    """
+    if not use_numba(x) or x.size == 0:
+        return forward_per_branch(x, weights, biases, br, keep=keep)
+    if not fused_pays(x):
+        return forward_per_branch(x, weights, biases, br, conv=depthwise.forward_numba, keep=keep)
+    n, h, w, c = x.shape
+    y = np.empty_like(x)
+    wpack = pack_weights([wb.astype(x.dtype, copy=False) for wb in weights], br)
+    bpack = np.ascontiguousarray(np.stack(biases).astype(x.dtype, copy=False))
+    _forward_kernel(_rows(x), wpack, bpack, _rows(y), br.c_id, *_tables(br), h, w, c, br.gc)
+    return y
+
+
+def backward(gy, x, weights, br: Branches, need_input: bool = True, branch_inputs=None):
+    """Gradients for the C-contiguous NHWC output gradient ``gy`` and input ``x``: (gx (N, H, W, C) or None
+    when ``need_input`` is False, [weight grad (gc, kh, kw)] per branch, [bias grad (gc,)] per branch).
+    ``branch_inputs``: what ``forward`` put in ``keep``, or None."""
+    branch_inputs = branch_inputs or None
+    if not use_numba(gy) or gy.size == 0 or gy.dtype != x.dtype:
+        return backward_per_branch(gy, x, weights, br, need_input, branch_inputs=branch_inputs)
+    if not fused_pays(gy):
+        return backward_per_branch(gy, x, weights, br, need_input, use_kernels=True, branch_inputs=branch_inputs)
+    n, h, w, c = gy.shape
+    tables = _tables(br)
+    gx = None
+    if need_input:
+        gx = np.empty_like(gy)
+        wpack = pack_weights([wb.astype(gy.dtype, copy=False) for wb in weights], br)
+        _backward_input_kernel(_rows(gy), wpack, _rows(gx), br.c_id, *tables, h, w, c, br.gc)
+    P = max(1, min(numba.get_num_threads(), n * h))
+    wpart = np.empty((P, int((tables[1] * tables[2]).sum()), br.gc), dtype=gy.dtype)
+    bpart = np.empty((P, len(br.c0), br.gc), dtype=gy.dtype)
+    _backward_params_kernel(_rows(gy), _rows(x), wpart, bpart, *tables, h, w, c, br.gc)
+    gws = unpack_weights(wpart.sum(axis=0), br)
+    bsum = bpart.sum(axis=0)
+    return gx, gws, [bsum[b] for b in range(len(br.c0))]
+
