@@ -24,7 +24,7 @@ from .. import nn
 from .._tensor import Tensor
 from ..nn import init
 from ..ops.dropout import drop_path_scale
-from ..ops.fused import inception_dwconv2d, is_fusable_branch, scaled_residual
+from ..ops.fused import conv_mlp_gelu, inception_dwconv2d, is_fusable_branch, scaled_residual
 from .registry import register_model
 
 __all__ = ["InceptionNeXt", "InceptionDWConv2d", "MetaNeXtBlock", "inception_next_atto", "inception_next_tiny",
@@ -70,7 +70,11 @@ class InceptionDWConv2d(nn.Module):
 
 
 class ConvMlp(nn.Module):
-    """1x1-conv MLP keeping the spatial dims: fc1 (C -> hidden) -> GELU -> Dropout -> fc2 (hidden -> C)."""
+    """1x1-conv MLP keeping the spatial dims: fc1 (C -> hidden) -> GELU -> Dropout -> fc2 (hidden -> C).
+
+    With its default parts (GELU, no dropout at work, no hooks) it runs as one fused op
+    (``lucid.ops.fused.conv_mlp_gelu``); anything else runs the modules one by one, as timm does.
+    """
 
     def __init__(self, in_features: int, hidden_features: int, act_layer: Type[nn.Module] = nn.GELU,
                  drop: float = 0.0) -> None:
@@ -81,8 +85,44 @@ class ConvMlp(nn.Module):
         self.drop = nn.Dropout(drop)
         self.fc2 = nn.Conv2d(hidden_features, in_features, kernel_size=1)
 
+    def fusable(self) -> bool:
+        """Whether ``forward`` can run as the fused op: exactly fc1 -> GELU -> fc2 with nothing observing them."""
+        parts = (self.fc1, self.norm, self.act, self.drop, self.fc2)
+        if any(m._forward_hooks or m._forward_pre_hooks for m in parts):
+            return False
+        drop_is_identity = isinstance(self.drop, nn.Dropout) and (self.drop.p == 0 or not self.drop.training)
+        return (type(self.act) is nn.GELU and type(self.norm) is nn.Identity and drop_is_identity
+                and _is_plain_1x1(self.fc1) and _is_plain_1x1(self.fc2))
+
     def forward(self, x: Tensor) -> Tensor:
+        if self.fusable():
+            return conv_mlp_gelu(x, self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias,
+                                 self.act.approximate)
         return self.fc2(self.drop(self.act(self.norm(self.fc1(x)))))
+
+
+def _is_plain_1x1(conv) -> bool:
+    return (isinstance(conv, nn.Conv2d) and conv.kernel_size == (1, 1) and conv.stride == (1, 1)
+            and conv.padding in ((0, 0), "valid") and conv.groups == 1 and conv.bias is not None
+            and conv.padding_mode == "zeros")
+
+
+def _fold_batchnorm_into_1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> tuple:
+    """(weight, bias) of ``conv(bn(x))`` as one 1x1 conv, for ``bn`` in eval mode (running statistics).
+
+    bn(x) = x * scale + shift per channel, so conv(bn(x)) = x @ (W * scale) + (b + W @ shift). Built from
+    tensor ops, so gradients still reach bn's and conv's parameters when autograd is on.
+    """
+    scale = (bn.running_var + bn.eps).rsqrt()
+    if bn.weight is not None:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.bias is not None:
+        shift = shift + bn.bias
+    d, c = conv.weight.shape[:2]
+    weight = conv.weight * scale.reshape(1, c, 1, 1)
+    bias = conv.bias + conv.weight.reshape(d, c) @ shift
+    return weight, bias
 
 
 class MetaNeXtBlock(nn.Module):
@@ -97,9 +137,23 @@ class MetaNeXtBlock(nn.Module):
         self.gamma = nn.Parameter(np.full(dim, ls_init_value, dtype=np.float32)) if ls_init_value else None
         self.drop_path = nn.DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
+    def _norm_folds_into_mlp(self) -> bool:
+        """In eval mode BatchNorm is a fixed per-channel affine map, which folds into the MLP's first 1x1
+        conv: one pass over the activation less (the same numbers up to float rounding)."""
+        bn = self.norm
+        return (not self.training and type(bn) is nn.BatchNorm2d and bn.running_mean is not None
+                and bn.running_var is not None and not (bn._forward_hooks or bn._forward_pre_hooks)
+                and isinstance(self.mlp, ConvMlp) and self.mlp.fusable())
+
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x
-        x = self.mlp(self.norm(self.token_mixer(x)))
+        x = self.token_mixer(x)
+        if self._norm_folds_into_mlp():
+            mlp = self.mlp
+            w1, b1 = _fold_batchnorm_into_1x1(self.norm, mlp.fc1)
+            x = conv_mlp_gelu(x, w1, b1, mlp.fc2.weight, mlp.fc2.bias, mlp.act.approximate)
+        else:
+            x = self.mlp(self.norm(x))
         if self.gamma is None:
             return self.drop_path(x) + shortcut
         # shortcut + drop_path(x * gamma) as one fused op, drawing the same drop-path numbers as DropPath

@@ -6,6 +6,10 @@ in and out, builds four full-size zero gradients in backward, and np.concatenate
 array, which the following BatchNorm must transpose back to channels-last. Here the output is written once,
 channels-last, straight into one buffer.
 
+``conv_mlp_gelu``: the block's MLP, ``fc2(gelu(fc1(x)))`` with 1x1 convs, as two GEMMs with the fc1 bias and
+the GELU in one numba pass between them (and, backward, the GELU slope and the fc1 bias gradient in one pass):
+one op instead of three, and two fewer passes over the 4x-wide hidden activation.
+
 ``scaled_residual``: ``shortcut + y * gamma (* per-sample drop-path scale)``, the end of every block, in one
 pass forward and one backward instead of three elementwise ops with full-size temporaries.
 """
@@ -14,9 +18,11 @@ from __future__ import annotations
 from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd.function import Function
+from ..kernels import gelu as gelu_kernels
 from ..kernels import inception_mixer as mixer
+from .conv import _sum_rows
 
-__all__ = ["inception_dwconv2d", "scaled_residual"]
+__all__ = ["conv_mlp_gelu", "inception_dwconv2d", "scaled_residual"]
 
 
 def _nhwc(x):
@@ -88,6 +94,63 @@ def inception_dwconv2d(x: Tensor, convs, split_indexes) -> Tensor:
         params += [conv.weight, conv.bias]
     branches = mixer.Branches(c_id, gc, tuple(c0s), tuple(kernels), tuple(pads))
     return InceptionDWConv.apply(x, branches, *params)
+
+
+class ConvMlpGelu(Function):
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, approximate):
+        """x (N, C, H, W); w1 (D, C, 1, 1), b1 (D,); w2 (C2, D, 1, 1), b2 (C2,). Output (N, C2, H, W),
+        channels-last."""
+        n, c, h, w = x.shape
+        d, c2 = w1.shape[0], w2.shape[0]
+        x2 = _nhwc(x).reshape(-1, c)
+        w1m, w2m = w1.reshape(d, c), w2.reshape(c2, d)
+        training = any(ctx.needs_input_grad[:5])
+        pre = x2 @ w1m.T  # (M, D); becomes fc1's output (with bias) in place
+        hidden = gelu_kernels.bias_forward(pre, b1, approximate)
+        y = hidden @ w2m.T
+        y += b2
+        if training:
+            # x is saved (unused) so that the engine's version check sees in-place changes to it
+            ctx.save_for_backward(x2, pre, hidden, x)
+            ctx.approximate = approximate
+            ctx.mats = (w1m, w2m)
+        return y.reshape(n, h, w, c2).transpose(0, 3, 1, 2)
+
+    @staticmethod
+    def backward(ctx, g):
+        x2, pre, hidden, _ = ctx.saved_tensors
+        w1m, w2m = ctx.mats
+        need_x, need_w1, need_b1, need_w2, need_b2, _ = ctx.needs_input_grad
+        n, c2, h, w = g.shape
+        g2 = _nhwc(g).reshape(-1, c2)
+        gb2 = _sum_rows(g2) if need_b2 else None
+        gw2 = (g2.T @ hidden).reshape(c2, -1, 1, 1) if need_w2 else None
+        gx = gw1 = gb1 = None
+        if need_x or need_w1 or need_b1:
+            # grad at fc1's output: (g @ W2) * gelu'(pre), computed in place, with its column sums (fc1's bias)
+            gpre, gb1 = gelu_kernels.bias_backward(g2 @ w2m, pre, ctx.approximate)
+            if need_w1:
+                gw1 = (gpre.T @ x2).reshape(w1m.shape[0], -1, 1, 1)
+            if need_x:
+                gx = (gpre @ w1m).reshape(n, h, w, -1).transpose(0, 3, 1, 2)
+        return gx, gw1, gb1 if need_b1 else None, gw2, gb2, None
+
+
+def conv_mlp_gelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, approximate: str = "none") -> Tensor:
+    """``conv2d(gelu(conv2d(x, w1, b1), approximate), w2, b2)`` for 1x1 convs, fused (see the module docstring).
+
+    x (N, C, H, W) in any layout; w1 (D, C, 1, 1), b1 (D,), w2 (C2, D, 1, 1), b2 (C2,), all of x's dtype.
+    Returns (N, C2, H, W), channels-last.
+    """
+    if x.ndim != 4 or w1.shape[2:] != (1, 1) or w2.shape[2:] != (1, 1) or w1.shape[1] != x.shape[1] \
+            or w2.shape[1] != w1.shape[0] or b1.shape != (w1.shape[0],) or b2.shape != (w2.shape[0],):
+        raise ValueError(f"conv_mlp_gelu: expected x (N, C, H, W), w1 (D, C, 1, 1), b1 (D,), w2 (C2, D, 1, 1), "
+                         f"b2 (C2,); got x {tuple(x.shape)}, w1 {tuple(w1.shape)}, b1 {tuple(b1.shape)}, "
+                         f"w2 {tuple(w2.shape)}, b2 {tuple(b2.shape)}")
+    if len({t.dtype for t in (x, w1, b1, w2, b2)}) != 1:
+        raise TypeError("conv_mlp_gelu: x, weights and biases must share one dtype")
+    return ConvMlpGelu.apply(x, w1, b1, w2, b2, approximate)
 
 
 class ScaledResidual(Function):

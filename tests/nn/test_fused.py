@@ -141,3 +141,103 @@ def test_mixer_calls_its_convs_when_they_are_hooked():
         out = lm(lucid.tensor(x))
     assert seen == [(2, 2, 6, 6)]
     np.testing.assert_allclose(out.numpy(), tm(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+@pytest.mark.parametrize("layout,shape", [("channels_last", (4, 6, 3, 5)), ("nchw", (2, 6, 4, 4)),
+                                          ("channels_last", (1, 6, 1, 1))])
+def test_conv_mlp_gelu_matches_torch(approximate, layout, shape):
+    from lucid.ops.fused import conv_mlp_gelu
+
+    rng = np.random.default_rng(0)
+    c, d, c2 = shape[1], 10, 7
+    x = rng.standard_normal(shape).astype(np.float32)
+    params = [rng.standard_normal(s).astype(np.float32) * 0.5 for s in ((d, c, 1, 1), (d,), (c2, d, 1, 1), (c2,))]
+    g = rng.standard_normal((shape[0], c2) + shape[2:]).astype(np.float32)
+    tx, *tps = (torch.tensor(a, requires_grad=True) for a in (x, *params))
+    F = torch.nn.functional
+    tout = F.conv2d(F.gelu(F.conv2d(tx, tps[0], tps[1]), approximate=approximate), tps[2], tps[3])
+    tout.backward(torch.from_numpy(g))
+    data = x if layout == "nchw" else np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    lx, *lps = (lucid.Tensor(a, requires_grad=True) for a in (data, *params))
+    out = conv_mlp_gelu(lx, *lps, approximate=approximate)
+    assert out.is_contiguous("channels_last")
+    np.testing.assert_allclose(out.detach().numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-5)
+    out.backward(lucid.tensor(g))
+    for l, t in zip((lx, *lps), (tx, *tps)):
+        np.testing.assert_allclose(l.grad.numpy(), t.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_conv_mlp_gelu_gradcheck_float64(approximate):
+    from lucid.ops.fused import conv_mlp_gelu
+
+    args = [lucid.randn(*s, dtype=lucid.float64, requires_grad=True)
+            for s in ((2, 3, 2, 3), (5, 3, 1, 1), (5,), (4, 5, 1, 1), (4,))]
+    assert lucid.autograd.gradcheck(lambda *a: conv_mlp_gelu(*a, approximate=approximate), tuple(args))
+
+
+def test_conv_mlp_gelu_rejects_mismatched_shapes():
+    from lucid.ops.fused import conv_mlp_gelu
+
+    x = lucid.randn(1, 3, 2, 2)
+    with pytest.raises(ValueError, match="w1 .5, 4, 1, 1."):
+        conv_mlp_gelu(x, lucid.randn(5, 4, 1, 1), lucid.randn(5), lucid.randn(3, 5, 1, 1), lucid.randn(3))
+
+
+def _block_pair(seed=0):
+    tb = timm.models.inception_next.MetaNeXtBlock(
+        16, token_mixer=lambda d, **kw: timm.models.inception_next.InceptionDWConv2d(d, band_kernel_size=5,
+                                                                            branch_ratio=0.25, **kw),
+        ls_init_value=0.5)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in tb.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.3)
+        tb.norm.running_mean.copy_(torch.randn(16, generator=g))
+        tb.norm.running_var.copy_(torch.rand(16, generator=g) + 0.5)
+    lb = lucid.models.inception_next.MetaNeXtBlock(
+        16, token_mixer=lambda d: lucid.models.InceptionDWConv2d(d, band_kernel_size=5, branch_ratio=0.25),
+        ls_init_value=0.5)
+    lb.load_state_dict({k: lucid.tensor(v.numpy()) for k, v in tb.state_dict().items()})
+    return tb, lb
+
+
+def test_eval_block_folds_batchnorm_and_matches_timm_with_gradients():
+    """Eval mode folds BatchNorm into fc1 (no BatchNorm op runs); outputs and all gradients match timm."""
+    tb, lb = _block_pair()
+    tb.eval(), lb.eval()
+    x = np.random.default_rng(0).standard_normal((2, 16, 5, 4)).astype(np.float32)
+    g = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    tb(tx).backward(torch.from_numpy(g))
+    lx = lucid.Tensor(x, requires_grad=True)
+    with lucid.profiler.profile() as prof:
+        out = lb(lx)
+    assert "BatchNorm" not in prof.totals() and "ConvMlpGelu" in prof.totals()
+    np.testing.assert_allclose(out.detach().numpy(), tb(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    out.backward(lucid.tensor(g))
+    np.testing.assert_allclose(lx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    tgrads = dict(tb.named_parameters())
+    for name, p in lb.named_parameters():
+        np.testing.assert_allclose(p.grad.numpy(), tgrads[name].grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def test_mlp_runs_its_modules_when_hooked_or_dropping():
+    """A hook on a part, or dropout in training, makes the MLP run its modules one by one (timm's order)."""
+    _, lb = _block_pair()
+    mlp = lb.mlp
+    assert mlp.fusable()
+    seen = []
+    handle = mlp.act.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
+    assert not mlp.fusable()
+    lb.eval()
+    with lucid.profiler.profile() as prof:
+        lb(lucid.randn(2, 16, 3, 3))
+    assert seen == [(2, 64, 3, 3)] and "GELU" in prof.totals() and "BatchNorm" in prof.totals()
+    handle.remove()
+    mlp.drop.p = 0.5
+    mlp.train()
+    assert not mlp.fusable()
+    mlp.eval()
+    assert mlp.fusable()
