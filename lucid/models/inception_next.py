@@ -21,7 +21,9 @@ from typing import Sequence, Type
 import numpy as np
 
 from .. import nn
+from .._backend import xp_of
 from .._tensor import Tensor
+from ..autograd import is_grad_enabled
 from ..nn import init
 from ..ops.dropout import drop_path_scale
 from ..ops.fused import conv_mlp_gelu, inception_dwconv2d, is_fusable_branch, scaled_residual
@@ -110,16 +112,30 @@ def _is_plain_1x1(conv) -> bool:
 def _fold_batchnorm_into_1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> tuple:
     """(weight, bias) of ``conv(bn(x))`` as one 1x1 conv, for ``bn`` in eval mode (running statistics).
 
-    bn(x) = x * scale + shift per channel, so conv(bn(x)) = x @ (W * scale) + (b + W @ shift). Built from
-    tensor ops, so gradients still reach bn's and conv's parameters when autograd is on.
+    bn(x) = x * scale + shift per channel, so conv(bn(x)) = x @ (W * scale) + (b + W @ shift). With autograd
+    on and a parameter that wants a gradient this is built from tensor ops, so gradients reach bn's and
+    conv's parameters; otherwise (inference) from the arrays directly, without ~8 small ops' overhead.
     """
+    d, c = conv.weight.shape[:2]
+    tensors = [t for t in (bn.weight, bn.bias, conv.weight, conv.bias) if t is not None]
+    if not (is_grad_enabled() and any(t.requires_grad for t in tensors)):
+        xp = xp_of(conv.weight.data)
+        scale = 1.0 / xp.sqrt(bn.running_var.data + bn.eps)
+        if bn.weight is not None:
+            scale = scale * bn.weight.data
+        shift = -bn.running_mean.data * scale
+        if bn.bias is not None:
+            shift = shift + bn.bias.data
+        w = conv.weight.data
+        weight = (w * scale.reshape(1, c, 1, 1)).astype(w.dtype, copy=False)
+        bias = (conv.bias.data + w.reshape(d, c) @ shift).astype(w.dtype, copy=False)
+        return Tensor(weight), Tensor(bias)
     scale = (bn.running_var + bn.eps).rsqrt()
     if bn.weight is not None:
         scale = scale * bn.weight
     shift = -bn.running_mean * scale
     if bn.bias is not None:
         shift = shift + bn.bias
-    d, c = conv.weight.shape[:2]
     weight = conv.weight * scale.reshape(1, c, 1, 1)
     bias = conv.bias + conv.weight.reshape(d, c) @ shift
     return weight, bias
@@ -137,10 +153,15 @@ class MetaNeXtBlock(nn.Module):
         self.gamma = nn.Parameter(np.full(dim, ls_init_value, dtype=np.float32)) if ls_init_value else None
         self.drop_path = nn.DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def _norm_folds_into_mlp(self) -> bool:
+    def _norm_folds_into_mlp(self, x: Tensor) -> bool:
         """In eval mode BatchNorm is a fixed per-channel affine map, which folds into the MLP's first 1x1
         conv: one pass over the activation less (the same numbers up to float rounding)."""
         bn = self.norm
+        fc1 = getattr(self.mlp, "fc1", None)
+        # folding costs a pass over fc1's weight (hidden x C) instead of one over the activation (pixels x C):
+        # it pays while hidden < pixels (at 32x32 input: stages 1-3, not the 1x1 maps of stage 4)
+        if fc1 is None or fc1.weight.shape[0] >= x.shape[0] * x.shape[2] * x.shape[3]:
+            return False
         return (not self.training and type(bn) is nn.BatchNorm2d and bn.running_mean is not None
                 and bn.running_var is not None and not (bn._forward_hooks or bn._forward_pre_hooks)
                 and isinstance(self.mlp, ConvMlp) and self.mlp.fusable())
@@ -148,7 +169,7 @@ class MetaNeXtBlock(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x
         x = self.token_mixer(x)
-        if self._norm_folds_into_mlp():
+        if self._norm_folds_into_mlp(x):
             mlp = self.mlp
             w1, b1 = _fold_batchnorm_into_1x1(self.norm, mlp.fc1)
             x = conv_mlp_gelu(x, w1, b1, mlp.fc2.weight, mlp.fc2.bias, mlp.act.approximate)

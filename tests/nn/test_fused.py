@@ -204,10 +204,11 @@ def _block_pair(seed=0):
 
 
 def test_eval_block_folds_batchnorm_and_matches_timm_with_gradients():
-    """Eval mode folds BatchNorm into fc1 (no BatchNorm op runs); outputs and all gradients match timm."""
+    """Eval mode folds BatchNorm into fc1 (no BatchNorm op runs); outputs and all gradients match timm, with
+    autograd (tensor-op folding) and without (array folding)."""
     tb, lb = _block_pair()
     tb.eval(), lb.eval()
-    x = np.random.default_rng(0).standard_normal((2, 16, 5, 4)).astype(np.float32)
+    x = np.random.default_rng(0).standard_normal((2, 16, 6, 7)).astype(np.float32)  # 84 pixels > 64 hidden
     g = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
     tx = torch.tensor(x, requires_grad=True)
     tb(tx).backward(torch.from_numpy(g))
@@ -216,11 +217,18 @@ def test_eval_block_folds_batchnorm_and_matches_timm_with_gradients():
         out = lb(lx)
     assert "BatchNorm" not in prof.totals() and "ConvMlpGelu" in prof.totals()
     np.testing.assert_allclose(out.detach().numpy(), tb(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
+    with lucid.no_grad():
+        np.testing.assert_allclose(lb(lucid.tensor(x)).numpy(), out.detach().numpy(), rtol=1e-6, atol=1e-6)
     out.backward(lucid.tensor(g))
     np.testing.assert_allclose(lx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
     tgrads = dict(tb.named_parameters())
     for name, p in lb.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), tgrads[name].grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+    # on a map with fewer pixels than hidden channels folding would cost more than it saves: BatchNorm runs
+    with lucid.profiler.profile() as prof, lucid.no_grad():
+        small = lb(lucid.tensor(x[:1, :, :4, :4]))
+    assert "BatchNorm" in prof.totals()
+    np.testing.assert_allclose(small.numpy(), tb(torch.from_numpy(x[:1, :, :4, :4])).detach().numpy(), atol=1e-5)
 
 
 def test_mlp_runs_its_modules_when_hooked_or_dropping():
