@@ -66,11 +66,11 @@ def test_mixer_kernels_match_the_numpy_reference(hw, dtype, monkeypatch):
     gy = rng.standard_normal(x.shape).astype(dtype)
     weights = [rng.standard_normal((4, kh, kw)).astype(dtype) for kh, kw in br.kernel]
     biases = [rng.standard_normal(4).astype(dtype) for _ in br.kernel]
-    assert mixer.fused_pays(x) == (hw[0] * hw[1] <= mixer.FUSED_MAX_PIXELS)
+    assert mixer.fused_pays(x, br) == (hw[0] * hw[1] <= mixer.FUSED_MAX_PIXELS)
     got_y = mixer.forward(x, weights, biases, br)
     got = mixer.backward(gy, x, weights, br)
     monkeypatch.setenv("LUCID_NO_NUMBA", "1")
-    assert not mixer.fused_pays(x)
+    assert not mixer.fused_pays(x, br)
     want_y = mixer.forward(x, weights, biases, br)
     want = mixer.backward(gy, x, weights, br)
     tol = 1e-5 if dtype == np.float32 else 1e-12
