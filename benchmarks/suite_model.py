@@ -81,7 +81,8 @@ def environment(threads: int) -> dict:
     import lucid.nn.functional as F
 
     env = {"threads": threads, "torch_threads": torch.get_num_threads(),
-           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "cpus": os.cpu_count()}
+           "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+           "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT"), "cpus": os.cpu_count()}
     try:
         import threadpoolctl
 

@@ -5,7 +5,11 @@
     y = (x.exp() * 2).sum()
     y.backward()          # x.grad == 2 * exp(x)
 """
-from . import _allocator, _backend
+from . import _blas
+
+_blas.configure()  # before NumPy loads OpenBLAS: idle BLAS threads sleep instead of spinning (lucid/_blas.py)
+
+from . import _allocator, _backend  # noqa: E402
 
 _allocator.tune()  # keep freed activation buffers for reuse (see lucid/_allocator.py); LUCID_MALLOC_TUNING=0 opts out
 from ._backend import bool_, float16, float32, float64, gpu_available, int8, int32, int64, uint8

@@ -52,7 +52,7 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; expected some of {SUITES}")
 
-    import lucid  # noqa: F401  first, so that numba's threading layer is lucid's choice (workqueue)
+    import lucid  # noqa: F401  first: numba's threading layer (workqueue) and OpenBLAS's idle threads are lucid's choice
     import torch
 
     torch.set_num_threads(args.threads)

@@ -15,6 +15,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import lucid  # noqa: E402,F401  before anything loads NumPy: lucid configures OpenBLAS's threads (lucid/_blas.py)
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 
