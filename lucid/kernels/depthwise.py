@@ -36,6 +36,7 @@ import os
 import numpy as np
 
 from .._backend import xp_of
+from ._launch import SERIAL_BELOW, pick, serial_twin
 
 try:  # numba is a dependency, but lucid must keep working (slower) without it
     import numba
@@ -256,6 +257,12 @@ if HAVE_NUMBA:
                                     arow[yb + c] += gyrow[yb + c] * xrow[xb + c]
 
 
+if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
+    _forward_serial = serial_twin(_forward_kernel)
+    _grad_input_serial = serial_twin(_grad_input_kernel)
+    _grad_weight_serial = serial_twin(_grad_weight_kernel)
+
+
 def _weight_tile(w, Wo):
     """(kh, kw, Wo*C) with w[c, i, j] at [i, j, ow*C + c]: per-channel weights repeated along a row."""
     C, kh, kw = w.shape
@@ -270,8 +277,9 @@ def forward_numba(x, w, out_hw, geometry, bias=None):
     y = np.empty((N, Ho, Wo, C), dtype=x.dtype)
     brow = np.zeros(Wo * C, dtype=x.dtype) if bias is None else np.tile(bias.astype(x.dtype, copy=False), Wo)
     if y.size:
-        _forward_kernel(x.reshape(N * H, W * C), _weight_tile(w.astype(x.dtype, copy=False), Wo), brow,
-                        y.reshape(N * Ho, Wo * C), H, W, C, Ho, Wo, *geometry)
+        kernel = pick(_forward_kernel, _forward_serial, y.size, "stencil")
+        kernel(x.reshape(N * H, W * C), _weight_tile(w.astype(x.dtype, copy=False), Wo), brow,
+               y.reshape(N * Ho, Wo * C), H, W, C, Ho, Wo, *geometry)
     return y
 
 
@@ -282,8 +290,9 @@ def grad_input_numba(gy, w, in_hw, geometry):
     gx = np.empty((N, H, W, C), dtype=gy.dtype)
     if gx.size:
         if gy.size:
-            _grad_input_kernel(gy.reshape(N * Ho, Wo * C), _weight_tile(w.astype(gy.dtype, copy=False), Wo),
-                               gx.reshape(N * H, W * C), H, W, C, Ho, Wo, *geometry)
+            kernel = pick(_grad_input_kernel, _grad_input_serial, gx.size, "stencil")
+            kernel(gy.reshape(N * Ho, Wo * C), _weight_tile(w.astype(gy.dtype, copy=False), Wo),
+                   gx.reshape(N * H, W * C), H, W, C, Ho, Wo, *geometry)
         else:
             gx[...] = 0
     return gx
@@ -297,9 +306,11 @@ def grad_weight_numba(gy, x, k_hw, geometry):
     x = np.ascontiguousarray(x)
     if gy.size == 0:
         return np.zeros((C, kh, kw), dtype=x.dtype)
-    P = max(1, min(numba.get_num_threads(), N * Ho))
+    serial = gy.size < SERIAL_BELOW["stencil"]
+    P = 1 if serial else max(1, min(numba.get_num_threads(), N * Ho))
     part = np.empty((P, kh, kw, Wo * C), dtype=x.dtype)
-    _grad_weight_kernel(gy.reshape(N * Ho, Wo * C), x.reshape(N * H, W * C), part, H, W, C, Ho, Wo, *geometry)
+    kernel = _grad_weight_serial if serial else _grad_weight_kernel
+    kernel(gy.reshape(N * Ho, Wo * C), x.reshape(N * H, W * C), part, H, W, C, Ho, Wo, *geometry)
     return np.ascontiguousarray(part.sum(axis=0).reshape(kh, kw, Wo, C).sum(axis=2).transpose(2, 0, 1))
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from .._backend import xp_of
 from . import depthwise
+from ._launch import SERIAL_BELOW, pick, serial_twin
 
 try:
     import numba
@@ -220,6 +221,11 @@ if HAVE_NUMBA:
                                     wa[c] += ys[c] * xs[c]
 
 
+if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
+    _forward_serial = serial_twin(_forward_kernel)
+    _backward_params_serial = serial_twin(_backward_params_kernel)
+
+
 def _rows(a):
     n, h, w, c = a.shape
     return a.reshape(n * h, w * c)
@@ -241,7 +247,8 @@ def forward(x, weights, biases, br: Branches, keep=None):
     y = np.empty_like(x)
     wpack = pack_weights([wb.astype(x.dtype, copy=False) for wb in weights], br)
     bpack = np.ascontiguousarray(np.stack(biases).astype(x.dtype, copy=False))
-    _forward_kernel(_rows(x), wpack, bpack, _rows(y), br.c_id, *_tables(br), h, w, c, br.gc)
+    kernel = pick(_forward_kernel, _forward_serial, x.size, "mixer")
+    kernel(_rows(x), wpack, bpack, _rows(y), br.c_id, *_tables(br), h, w, c, br.gc)
     return y
 
 
@@ -263,11 +270,14 @@ def backward(gy, x, weights, br: Branches, need_input: bool = True, branch_input
         gx = np.empty_like(gy)
         flipped = [wb[:, ::-1, ::-1].astype(gy.dtype) for wb in weights]
         zeros = np.zeros((len(br.c0), br.gc), dtype=gy.dtype)
-        _forward_kernel(_rows(gy), pack_weights(flipped, br), zeros, _rows(gx), br.c_id, *tables, h, w, c, br.gc)
-    P = max(1, min(numba.get_num_threads(), n * h))
+        kernel = pick(_forward_kernel, _forward_serial, gy.size, "mixer")
+        kernel(_rows(gy), pack_weights(flipped, br), zeros, _rows(gx), br.c_id, *tables, h, w, c, br.gc)
+    serial = gy.size < SERIAL_BELOW["mixer"]
+    P = 1 if serial else max(1, min(numba.get_num_threads(), n * h))
     wpart = np.empty((P, int((tables[1] * tables[2]).sum()), br.gc), dtype=gy.dtype)
     bpart = np.empty((P, len(br.c0), br.gc), dtype=gy.dtype)
-    _backward_params_kernel(_rows(gy), _rows(x), wpart, bpart, *tables, h, w, c, br.gc)
+    (_backward_params_serial if serial else _backward_params_kernel)(_rows(gy), _rows(x), wpart, bpart, *tables,
+                                                                     h, w, c, br.gc)
     gws = unpack_weights(wpart.sum(axis=0), br)
     bsum = bpart.sum(axis=0)
     return gx, gws, [bsum[b] for b in range(len(br.c0))]

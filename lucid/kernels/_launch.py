@@ -1,0 +1,43 @@
+"""Serial twins of the parallel numba kernels, for arrays too small to pay for a parallel launch.
+
+A ``parallel=True`` numba kernel costs ~60-100 us per call before any work (handing the loop to the
+threading layer's workers and waiting for them), and right after a GEMM the second core may still be busy.
+The same loop compiled without ``parallel`` costs ~1 us to call. Measured for BatchNorm's scale-and-shift
+(memory-bound, 2 cores, each call after a small GEMM): 41k elements 85.8 us parallel vs 11.2 us serial; 164k
+113.6 vs 45.5 us; 786k 272 vs 188 us. The fused Inception mixer's per-pixel loops gained nothing from a second
+thread at any size it runs on (786k elements: forward 1422 vs 678 us, backward 2005 vs 1022 us); the
+row-vectorised depthwise kernel breaks even near 400k (393k: 717 vs 814 us). So each kernel family has its
+own threshold (``SERIAL_BELOW``, in elements). GELU has no twin: compiled without ``parallel`` its loop does
+not vectorise (100k elements: 615 us serial vs 191 us parallel).
+
+``serial_twin(kernel)`` compiles the kernel's Python function again without ``parallel`` (``prange`` then
+runs as ``range``), under its own name so that numba's on-disk cache keeps the two apart. numba invalidates
+that cache when the kernel's source file changes, not when ``serial_twin``'s options do: after changing them,
+delete ``lucid/kernels/__pycache__/*_serial-*``.
+"""
+from __future__ import annotations
+
+import types
+
+# elements of work below which a family's serial twin runs (measured; see the module docstring)
+SERIAL_BELOW = {"memory": 1_000_000, "mixer": 2_000_000, "stencil": 400_000}
+
+
+def serial_twin(kernel):
+    """The non-parallel compilation of numba dispatcher ``kernel`` (same options otherwise, cached)."""
+    from numba import njit  # only called where numba is installed
+
+    f = kernel.py_func
+    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
+    twin.__qualname__ = f.__qualname__ + "_serial"
+    twin.__module__ = f.__module__
+    options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
+    # parallel loops follow NumPy's error model (x / 0 -> inf or nan); without it a serial loop raises
+    # ZeroDivisionError instead, e.g. on the inf/nan activations of a diverging run
+    options.setdefault("error_model", "numpy")
+    return njit(cache=True, **options)(twin)
+
+
+def pick(parallel_kernel, serial_kernel, work: int, family: str):
+    """The kernel to launch for ``work`` elements: the serial twin below the family's threshold."""
+    return serial_kernel if work < SERIAL_BELOW[family] else parallel_kernel
