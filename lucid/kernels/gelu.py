@@ -228,7 +228,6 @@ if HAVE_NUMBA:
                     acc[c] += v
 
 
-
 # ---------------------------------------------------------------------------------------------------------
 # layout helpers: run a 1-D kernel over an array's buffer in memory order
 def memory_order(x) -> tuple:
