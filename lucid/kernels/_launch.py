@@ -7,8 +7,13 @@ The same loop compiled without ``parallel`` costs ~1 us to call. Measured for Ba
 113.6 vs 45.5 us; 786k 272 vs 188 us. The fused Inception mixer's per-pixel loops gained nothing from a second
 thread at any size it runs on (786k elements: forward 1422 vs 678 us, backward 2005 vs 1022 us); the
 row-vectorised depthwise kernel breaks even near 400k (393k: 717 vs 814 us). So each kernel family has its
-own threshold (``SERIAL_BELOW``, in elements). GELU has no twin: compiled without ``parallel`` its loop does
-not vectorise (100k elements: 615 us serial vs 191 us parallel).
+own threshold (``SERIAL_BELOW``, in elements). GELU, compute-heavy, is twice as fast on two threads in
+isolation, but the model runs it right after the fc1 GEMM, where the serial twin won at every size up to 1M
+elements (bias + GELU forward: 100k 102 vs 180 us, 1M 1004 vs 1087 us; backward 1M 2296 vs 2456 us).
+
+The twins must use NumPy's error model: under numba's default ("python") a division carries a zero check
+that raises ZeroDivisionError, which also keeps LLVM from vectorising the loop (serial GELU: 615 us for
+100k elements with the check, ~100 us without).
 
 ``serial_twin(kernel)`` compiles the kernel's Python function again without ``parallel`` (``prange`` then
 runs as ``range``), under its own name so that numba's on-disk cache keeps the two apart. numba invalidates
@@ -20,7 +25,7 @@ from __future__ import annotations
 import types
 
 # elements of work below which a family's serial twin runs (measured; see the module docstring)
-SERIAL_BELOW = {"memory": 1_000_000, "mixer": 2_000_000, "stencil": 400_000}
+SERIAL_BELOW = {"memory": 1_000_000, "mixer": 2_000_000, "stencil": 400_000, "gelu": 1_000_000}
 
 
 def serial_twin(kernel):
@@ -33,7 +38,7 @@ def serial_twin(kernel):
     twin.__module__ = f.__module__
     options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
     # parallel loops follow NumPy's error model (x / 0 -> inf or nan); without it a serial loop raises
-    # ZeroDivisionError instead, e.g. on the inf/nan activations of a diverging run
+    # ZeroDivisionError instead (e.g. on the inf/nan activations of a diverging run) and does not vectorise
     options.setdefault("error_model", "numpy")
     return njit(cache=True, **options)(twin)
 

@@ -98,3 +98,24 @@ def test_serial_twins_follow_numpy_error_model_on_non_finite_input(monkeypatch):
     x = np.array([[np.inf, 1.0, 2.0], [0.0, 0.0, 0.0]], np.float32)
     y = F.layer_norm(lucid.tensor(x), (3,), eps=0.0).numpy()
     assert np.isnan(y[0]).all() and np.isnan(y[1]).all()  # 0/0 on the constant row, like torch with eps=0
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_gelu_twins_agree(monkeypatch, approximate):
+    from lucid.kernels import gelu
+
+    rng = np.random.default_rng(3)
+    pre = rng.standard_normal((37, 11)).astype(np.float32) * 3
+    bias = rng.standard_normal(11).astype(np.float32)
+    g = rng.standard_normal(pre.shape).astype(np.float32)
+
+    def run():
+        p = pre.copy()
+        out = gelu.bias_forward(p, bias, approximate)
+        gp, gb = gelu.bias_backward(g.copy(), p, approximate)
+        return [out, p, gp, gb, gelu.forward(pre, approximate), gelu.backward(pre, g, approximate)]
+
+    par, ser = _both(monkeypatch, "gelu", run)
+    _close(par, ser)
+    monkeypatch.setenv("LUCID_NO_NUMBA", "1")
+    _close(ser, run(), tol=1e-5)
