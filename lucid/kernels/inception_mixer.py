@@ -255,11 +255,12 @@ def forward(x, weights, biases, br: Branches, keep=None):
 def backward(gy, x, weights, br: Branches, need_input: bool = True, branch_inputs=None):
     """Gradients for the C-contiguous NHWC output gradient ``gy`` and input ``x``: (gx (N, H, W, C) or None
     when ``need_input`` is False, [weight grad (gc, kh, kw)] per branch, [bias grad (gc,)] per branch).
-    ``branch_inputs``: what ``forward`` put in ``keep``, or None."""
+    ``branch_inputs``: what ``forward`` put in ``keep``, or None; with them ``x`` may be None."""
     branch_inputs = branch_inputs or None
-    if not use_numba(gy) or gy.size == 0 or gy.dtype != x.dtype:
+    inputs_dtype = branch_inputs[0].dtype if branch_inputs else x.dtype
+    if not use_numba(gy) or gy.size == 0 or gy.dtype != inputs_dtype:
         return backward_per_branch(gy, x, weights, br, need_input, branch_inputs=branch_inputs)
-    if not fused_pays(gy, br):
+    if branch_inputs is not None or not fused_pays(gy, br):
         return backward_per_branch(gy, x, weights, br, need_input, use_kernels=True, branch_inputs=branch_inputs)
     n, h, w, c = gy.shape
     tables = _tables(br)
