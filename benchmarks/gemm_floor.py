@@ -2,7 +2,7 @@
 
     python benchmarks/gemm_floor.py inception_next_tiny 32 128
 
-For each block, the two 1x1-conv GEMMs of its MLP, ``(pixels, C) @ (C, 4C)`` and ``(pixels, 4C) @ (4C, C)``,
+For each block, the two 1x1-conv GEMMs of its MLP, ``(pixels, C) @ (C, D)`` and ``(pixels, D) @ (D, C)``,
 are timed with NumPy (the BLAS lucid uses) and with ``torch.nn.functional.linear`` (no bias), 2 threads each,
 median of two alternating warmed blocks per framework. Their sum is a lower bound for lucid's eval forward that no op fusion can remove;
 compare it with the whole eval forward of torch in ``scripts/bench.py model``.
@@ -14,13 +14,18 @@ import time
 
 import numpy as np
 
-STAGES = {"inception_next_atto": ((2, 2, 6, 2), (40, 80, 160, 320)),
-          "inception_next_tiny": ((3, 3, 9, 3), (96, 192, 384, 768))}
+def _stages(name: str) -> list:
+    """(depth, channels, mlp hidden channels) per stage, read off lucid's model."""
+    import lucid
+
+    model = lucid.models.create_model(name)
+    return [(len(stage.blocks), stage.blocks[0].mlp.fc1.in_channels, stage.blocks[0].mlp.fc1.out_channels)
+            for stage in model.stages]
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("model", choices=sorted(STAGES))
+    p.add_argument("model", help="a registered InceptionNeXt, e.g. inception_next_tiny")
     p.add_argument("size", type=int)
     p.add_argument("batch", type=int)
     p.add_argument("--threads", type=int, default=2)
@@ -32,13 +37,12 @@ def main() -> None:
     threadpoolctl.threadpool_limits(args.threads, user_api="blas")
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    depths, dims = STAGES[args.model]
     total = {"lucid": 0.0, "torch": 0.0}
     flops = 0
-    for stage, (depth, c) in enumerate(zip(depths, dims)):
+    for stage, (depth, c, hidden) in enumerate(_stages(args.model)):
         side = args.size // (4 * 2 ** stage)
         rows = args.batch * side * side
-        for k_in, k_out in ((c, 4 * c), (4 * c, c)):
+        for k_in, k_out in ((c, hidden), (hidden, c)):
             a = rng.standard_normal((rows, k_in), dtype=np.float32)
             w = rng.standard_normal((k_out, k_in), dtype=np.float32)
             ta, tw = torch.from_numpy(a), torch.from_numpy(w)

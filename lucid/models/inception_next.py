@@ -21,7 +21,6 @@ from typing import Sequence, Type
 import numpy as np
 
 from .. import nn
-from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd import is_grad_enabled
 from ..nn import init
@@ -113,32 +112,27 @@ def _fold_batchnorm_into_1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> tuple:
     """(weight, bias) of ``conv(bn(x))`` as one 1x1 conv, for ``bn`` in eval mode (running statistics).
 
     bn(x) = x * scale + shift per channel, so conv(bn(x)) = x @ (W * scale) + (b + W @ shift). With autograd
-    on and a parameter that wants a gradient this is built from tensor ops, so gradients reach bn's and
-    conv's parameters; otherwise (inference) from the arrays directly, without ~8 small ops' overhead.
+    on and a parameter that wants a gradient the formula runs on the tensors, so gradients reach bn's and
+    conv's parameters; otherwise (inference) on their arrays, without ~8 small ops' dispatch.
     """
-    d, c = conv.weight.shape[:2]
-    tensors = [t for t in (bn.weight, bn.bias, conv.weight, conv.bias) if t is not None]
-    if not (is_grad_enabled() and any(t.requires_grad for t in tensors)):
-        xp = xp_of(conv.weight.data)
-        scale = 1.0 / xp.sqrt(bn.running_var.data + bn.eps)
-        if bn.weight is not None:
-            scale = scale * bn.weight.data
-        shift = -bn.running_mean.data * scale
-        if bn.bias is not None:
-            shift = shift + bn.bias.data
-        w = conv.weight.data
-        weight = (w * scale.reshape(1, c, 1, 1)).astype(w.dtype, copy=False)
-        bias = (conv.bias.data + w.reshape(d, c) @ shift).astype(w.dtype, copy=False)
-        return Tensor(weight), Tensor(bias)
-    scale = (bn.running_var + bn.eps).rsqrt()
-    if bn.weight is not None:
-        scale = scale * bn.weight
-    shift = -bn.running_mean * scale
-    if bn.bias is not None:
-        shift = shift + bn.bias
-    weight = conv.weight * scale.reshape(1, c, 1, 1)
-    bias = conv.bias + conv.weight.reshape(d, c) @ shift
-    return weight, bias
+    parts = (bn.running_mean, bn.running_var, bn.weight, bn.bias, conv.weight, conv.bias)
+    if is_grad_enabled() and any(t is not None and t.requires_grad for t in parts):
+        return _fold_affine(*parts, bn.eps)
+    weight, bias = _fold_affine(*(None if t is None else t.data for t in parts), bn.eps)
+    dtype = conv.weight.dtype
+    return Tensor(weight.astype(dtype, copy=False)), Tensor(bias.astype(dtype, copy=False))
+
+
+def _fold_affine(mean, var, bn_weight, bn_bias, weight, bias, eps):
+    """The fold's formula; the same code for tensors and for NumPy/CuPy arrays."""
+    scale = (var + eps) ** -0.5
+    if bn_weight is not None:
+        scale = scale * bn_weight
+    shift = -mean * scale
+    if bn_bias is not None:
+        shift = shift + bn_bias
+    d, c = weight.shape[:2]
+    return weight * scale.reshape(1, c, 1, 1), bias + weight.reshape(d, c) @ shift
 
 
 class MetaNeXtBlock(nn.Module):
