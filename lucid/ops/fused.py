@@ -107,8 +107,8 @@ class ConvMlpGelu(Function):
         x2 = _nhwc(x).reshape(-1, c)
         w1m, w2m = w1.reshape(d, c), w2.reshape(c2, d)
         training = any(ctx.needs_input_grad[:5])
-        pre = x2 @ w1m.T  # (M, D); becomes fc1's output (with bias) in place
-        hidden = gelu_kernels.bias_forward(pre, b1, approximate)
+        pre = x2 @ w1m.T  # (M, D); becomes fc1's output (with bias) in place when backward will need it
+        hidden = gelu_kernels.bias_forward(pre, b1, approximate, keep_pre=training)
         y = hidden @ w2m.T
         y += b2
         if training:

@@ -113,7 +113,10 @@ def test_gelu_twins_agree(monkeypatch, approximate):
         p = pre.copy()
         out = gelu.bias_forward(p, bias, approximate)
         gp, gb = gelu.bias_backward(g.copy(), p, approximate)
-        return [out, p, gp, gb, gelu.forward(pre, approximate), gelu.backward(pre, g, approximate)]
+        untouched = pre.copy()  # inference: the GEMM output is left as it was, the result is the same
+        out_inference = gelu.bias_forward(untouched, bias, approximate, keep_pre=False)
+        np.testing.assert_array_equal(untouched, pre)
+        return [out, p, gp, gb, gelu.forward(pre, approximate), gelu.backward(pre, g, approximate), out_inference]
 
     par, ser = _both(monkeypatch, "gelu", run)
     _close(par, ser)
