@@ -4,8 +4,8 @@
 
 For each block, the two 1x1-conv GEMMs of its MLP, ``(pixels, C) @ (C, D)`` and ``(pixels, D) @ (D, C)``,
 are timed with NumPy (the BLAS lucid uses) and with ``torch.nn.functional.linear`` (no bias), 2 threads each,
-median of two alternating warmed blocks per framework. Their sum is a lower bound for lucid's eval forward that no op fusion can remove;
-compare it with the whole eval forward of torch in ``scripts/bench.py model``.
+median of two alternating warmed blocks per framework. Their sum is a lower bound for lucid's eval forward
+that no op fusion can remove; compare it with the whole eval forward of torch in ``scripts/bench.py model``.
 """
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ def main(families) -> None:
     families = families or list(default)
     settings = {"always parallel": {f: 0 for f in families}, "twins": {f: default[f] for f in families}}
     rng = np.random.default_rng(0)
-    x = lucid.tensor(np.ascontiguousarray(rng.standard_normal((128, 32, 32, 3), dtype=np.float32)).transpose(0, 3, 1, 2))
+    images = rng.standard_normal((128, 32, 32, 3), dtype=np.float32)  # NHWC buffer, NCHW view (channels-last)
+    x = lucid.tensor(images.transpose(0, 3, 1, 2))
     y = lucid.tensor(rng.integers(0, 100, 128))
     for name in ("inception_next_atto", "inception_next_tiny"):
         model = lucid.models.create_model(name, num_classes=100)

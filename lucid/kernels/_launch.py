@@ -15,8 +15,10 @@ The twins must use NumPy's error model: under numba's default ("python") a divis
 that raises ZeroDivisionError, which also keeps LLVM from vectorising the loop (serial GELU: 615 us for
 100k elements with the check, ~100 us without).
 
-``serial_twin(kernel)`` compiles the kernel's Python function again without ``parallel`` (``prange`` then
-runs as ``range``), under its own name so that numba's on-disk cache keeps the two apart. numba invalidates
+``add_serial_twins(*kernels)`` (at a kernel module's import) compiles each kernel's twin with ``serial_twin``;
+``pick`` and ``pick_parts`` then choose per call. ``serial_twin(kernel)`` compiles the kernel's Python
+function again without ``parallel`` (``prange`` then runs as ``range``), under its own name so that numba's
+on-disk cache keeps the two apart. numba invalidates
 that cache when the kernel's source file changes, not when ``serial_twin``'s options do: after changing them,
 delete ``lucid/kernels/__pycache__/*_serial-*``.
 """
@@ -28,14 +30,22 @@ import types
 SERIAL_BELOW = {"memory": 1_000_000, "mixer": 2_000_000, "stencil": 400_000, "gelu": 1_000_000}
 
 
+def renamed_copy(fn, name: str):
+    """A copy of Python function ``fn`` under another name. numba's on-disk cache is keyed by the function's
+    qualified name and signature, not by compile options such as ``parallel``: two dispatchers of one Python
+    function would load each other's machine code (seen in adamw.py: the serial entry point running the
+    parallel loop, 30x slower, and a segfault)."""
+    clone = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+    clone.__qualname__ = name
+    clone.__module__ = fn.__module__
+    return clone
+
+
 def serial_twin(kernel):
     """The non-parallel compilation of numba dispatcher ``kernel`` (same options otherwise, cached)."""
     from numba import njit  # only called where numba is installed
 
-    f = kernel.py_func
-    twin = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__, f.__closure__)
-    twin.__qualname__ = f.__qualname__ + "_serial"
-    twin.__module__ = f.__module__
+    twin = renamed_copy(kernel.py_func, kernel.py_func.__qualname__ + "_serial")
     options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
     # parallel loops follow NumPy's error model (x / 0 -> inf or nan); without it a serial loop raises
     # ZeroDivisionError instead (e.g. on the inf/nan activations of a diverging run) and does not vectorise
@@ -43,6 +53,23 @@ def serial_twin(kernel):
     return njit(cache=True, **options)(twin)
 
 
-def pick(parallel_kernel, serial_kernel, work: int, family: str):
-    """The kernel to launch for ``work`` elements: the serial twin below the family's threshold."""
-    return serial_kernel if work < SERIAL_BELOW[family] else parallel_kernel
+_TWINS: dict = {}  # parallel dispatcher -> its serial twin
+
+
+def add_serial_twins(*kernels) -> None:
+    """Compile (or load from numba's cache) the serial twin of each parallel kernel, for ``pick``."""
+    for kernel in kernels:
+        _TWINS[kernel] = serial_twin(kernel)
+
+
+def pick(kernel, work: int, family: str):
+    """The kernel to launch for ``work`` elements: ``kernel``'s serial twin below the family's threshold."""
+    return _TWINS[kernel] if work < SERIAL_BELOW[family] else kernel
+
+
+def pick_parts(kernel, work: int, family: str, parallel_parts: int) -> tuple:
+    """(kernel, parts) for kernels that reduce over ``parts`` row chunks, one per thread: the serial twin
+    with a single chunk below the family's threshold, else ``kernel`` with ``parallel_parts``."""
+    if work < SERIAL_BELOW[family]:
+        return _TWINS[kernel], 1
+    return kernel, parallel_parts

@@ -23,11 +23,11 @@ single-threaded); the numba loop reads p, g, m, v once and writes p, m, v once, 
 from __future__ import annotations
 
 import os
-import types
 
 import numpy as np
 
 from .._backend import xp_of
+from ._launch import renamed_copy
 
 _NUMBA_DISABLED = os.environ.get("LUCID_NO_NUMBA", "0") not in ("", "0")
 
@@ -148,18 +148,11 @@ if numba is not None:
             denom = np.sqrt(vi) / bc2_sqrt + eps
             p[i] = pi + neg_step_size * mi / denom
 
-    def _renamed(fn, name):
-        """A copy of ``fn`` under another name. numba's on-disk cache is keyed by the function's qualified
-        name and signature, not by the ``parallel`` flag: two dispatchers of one Python function load each
-        other's machine code from the cache (seen here: the serial entry point running the parallel loop,
-        30x slower, and a segfault)."""
-        clone = types.FunctionType(fn.__code__, fn.__globals__, name, fn.__defaults__, fn.__closure__)
-        clone.__qualname__ = name
-        return clone
-
+    # two compilations of one loop need two names, or numba's cache mixes them up (see renamed_copy)
     _loop_parallel = numba.njit(parallel=True, cache=True, fastmath=False)(
-        _renamed(_adam_loop, "_adam_loop_parallel"))
-    _loop_serial = numba.njit(parallel=False, cache=True, fastmath=False)(_renamed(_adam_loop, "_adam_loop_serial"))
+        renamed_copy(_adam_loop, "_adam_loop_parallel"))
+    _loop_serial = numba.njit(parallel=False, cache=True, fastmath=False)(
+        renamed_copy(_adam_loop, "_adam_loop_serial"))
 
     # Entry points take the scalars as one array (computed once per group; 7 arguments to type-check per
     # call instead of 16: 0.47 vs 0.65 us, for ~250 calls per step), but reading the array inside the

@@ -28,7 +28,7 @@ import os
 import numpy as np
 
 from .._backend import xp_of
-from ._launch import SERIAL_BELOW, pick, serial_twin
+from ._launch import add_serial_twins, pick, pick_parts
 
 try:  # numba is a dependency, but lucid must keep working (slower) without it
     import numba
@@ -144,10 +144,7 @@ if HAVE_NUMBA:
 
 
 if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
-    _stats_serial = serial_twin(_stats_kernel)
-    _grad_sums_serial = serial_twin(_grad_sums_kernel)
-    _scale_shift_serial = serial_twin(_scale_shift_kernel)
-    _grad_input_serial = serial_twin(_grad_input_kernel)
+    add_serial_twins(_stats_kernel, _grad_sums_kernel, _scale_shift_kernel, _grad_input_kernel)
 
 
 def _nblocks(m: int) -> int:
@@ -168,17 +165,15 @@ def split_mean(mean, dtype):
 def stats(x, shift):
     """(sum (x - shift), sum (x - shift)^2) over rows, float64 arrays of length C."""
     if use_numba(x) and x.shape[0] > 0:
-        if x.size < SERIAL_BELOW["memory"]:
-            r = _stats_serial(x, shift, 1).sum(axis=0)
-        else:
-            r = _stats_kernel(x, shift, _nblocks(x.shape[0])).sum(axis=0)
+        kernel, blocks = pick_parts(_stats_kernel, x.size, "memory", _nblocks(x.shape[0]))
+        r = kernel(x, shift, blocks).sum(axis=0)
         return r[0], r[1]
     return stats_ref(x, shift)
 
 
 def scale_shift(x, mean_hi, mean_lo, scale, bias, out):
     if use_numba(x):
-        pick(_scale_shift_kernel, _scale_shift_serial, x.size, "memory")(x, mean_hi, mean_lo, scale, bias, out)
+        pick(_scale_shift_kernel, x.size, "memory")(x, mean_hi, mean_lo, scale, bias, out)
         return out
     return scale_shift_ref(x, mean_hi, mean_lo, scale, bias, out)
 
@@ -186,17 +181,15 @@ def scale_shift(x, mean_hi, mean_lo, scale, bias, out):
 def grad_sums(dy, x, mean):
     """(sum dy, sum dy * (x - mean)) over rows, float64 arrays of length C."""
     if use_numba(x) and dy.dtype == x.dtype and x.shape[0] > 0:
-        if x.size < SERIAL_BELOW["memory"]:
-            r = _grad_sums_serial(dy, x, mean, 1).sum(axis=0)
-        else:
-            r = _grad_sums_kernel(dy, x, mean, _nblocks(x.shape[0])).sum(axis=0)
+        kernel, blocks = pick_parts(_grad_sums_kernel, x.size, "memory", _nblocks(x.shape[0]))
+        r = kernel(dy, x, mean, blocks).sum(axis=0)
         return r[0], r[1]
     return grad_sums_ref(dy, x, mean)
 
 
 def grad_input(dy, x, mean_hi, mean_lo, k1, k2, k3, out):
     if use_numba(x) and dy.dtype == x.dtype:
-        pick(_grad_input_kernel, _grad_input_serial, x.size, "memory")(dy, x, mean_hi, mean_lo, k1, k2, k3, out)
+        pick(_grad_input_kernel, x.size, "memory")(dy, x, mean_hi, mean_lo, k1, k2, k3, out)
         return out
     return grad_input_ref(dy, x, mean_hi, mean_lo, k1, k2, k3, out)
 
@@ -295,8 +288,7 @@ if HAVE_NUMBA:
 
 
 if HAVE_NUMBA:
-    _ln_forward_serial = serial_twin(_ln_forward_kernel)
-    _ln_backward_serial = serial_twin(_ln_backward_kernel)
+    add_serial_twins(_ln_forward_kernel, _ln_backward_kernel)
 
 
 def layer_norm_forward(x, weight, bias, eps):
@@ -309,7 +301,7 @@ def layer_norm_forward(x, weight, bias, eps):
     y = np.empty_like(x)
     mean = np.empty(R, np.float32)
     invstd = np.empty(R, np.float32)
-    pick(_ln_forward_kernel, _ln_forward_serial, x.size, "memory")(x, w, b, float(eps), y, mean, invstd)
+    pick(_ln_forward_kernel, x.size, "memory")(x, w, b, float(eps), y, mean, invstd)
     return y, mean, invstd
 
 
@@ -320,10 +312,8 @@ def layer_norm_backward(dy, x, mean, invstd, weight, need_w, need_b):
     D = x.shape[1]
     w = np.ones(D, np.float32) if weight is None else weight.astype(np.float32, copy=False)
     dx = np.empty_like(x)
-    if x.size < SERIAL_BELOW["memory"]:
-        sums = _ln_backward_serial(dy, x, mean, invstd, w, 1, dx).sum(axis=0)
-    else:
-        sums = _ln_backward_kernel(dy, x, mean, invstd, w, _nblocks(x.shape[0]), dx).sum(axis=0)
+    kernel, blocks = pick_parts(_ln_backward_kernel, x.size, "memory", _nblocks(x.shape[0]))
+    sums = kernel(dy, x, mean, invstd, w, blocks, dx).sum(axis=0)
     dw = sums[0].astype(np.float32) if need_w else None
     db = sums[1].astype(np.float32) if need_b else None
     return dx, dw, db

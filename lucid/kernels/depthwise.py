@@ -36,7 +36,7 @@ import os
 import numpy as np
 
 from .._backend import xp_of
-from ._launch import SERIAL_BELOW, pick, serial_twin
+from ._launch import add_serial_twins, pick, pick_parts
 
 try:  # numba is a dependency, but lucid must keep working (slower) without it
     import numba
@@ -258,9 +258,7 @@ if HAVE_NUMBA:
 
 
 if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
-    _forward_serial = serial_twin(_forward_kernel)
-    _grad_input_serial = serial_twin(_grad_input_kernel)
-    _grad_weight_serial = serial_twin(_grad_weight_kernel)
+    add_serial_twins(_forward_kernel, _grad_input_kernel, _grad_weight_kernel)
 
 
 def _weight_tile(w, Wo):
@@ -277,7 +275,7 @@ def forward_numba(x, w, out_hw, geometry, bias=None):
     y = np.empty((N, Ho, Wo, C), dtype=x.dtype)
     brow = np.zeros(Wo * C, dtype=x.dtype) if bias is None else np.tile(bias.astype(x.dtype, copy=False), Wo)
     if y.size:
-        kernel = pick(_forward_kernel, _forward_serial, y.size, "stencil")
+        kernel = pick(_forward_kernel, y.size, "stencil")
         kernel(x.reshape(N * H, W * C), _weight_tile(w.astype(x.dtype, copy=False), Wo), brow,
                y.reshape(N * Ho, Wo * C), H, W, C, Ho, Wo, *geometry)
     return y
@@ -290,7 +288,7 @@ def grad_input_numba(gy, w, in_hw, geometry):
     gx = np.empty((N, H, W, C), dtype=gy.dtype)
     if gx.size:
         if gy.size:
-            kernel = pick(_grad_input_kernel, _grad_input_serial, gx.size, "stencil")
+            kernel = pick(_grad_input_kernel, gx.size, "stencil")
             kernel(gy.reshape(N * Ho, Wo * C), _weight_tile(w.astype(gy.dtype, copy=False), Wo),
                    gx.reshape(N * H, W * C), H, W, C, Ho, Wo, *geometry)
         else:
@@ -306,10 +304,8 @@ def grad_weight_numba(gy, x, k_hw, geometry):
     x = np.ascontiguousarray(x)
     if gy.size == 0:
         return np.zeros((C, kh, kw), dtype=x.dtype)
-    serial = gy.size < SERIAL_BELOW["stencil"]
-    P = 1 if serial else max(1, min(numba.get_num_threads(), N * Ho))
+    kernel, P = pick_parts(_grad_weight_kernel, gy.size, "stencil", max(1, min(numba.get_num_threads(), N * Ho)))
     part = np.empty((P, kh, kw, Wo * C), dtype=x.dtype)
-    kernel = _grad_weight_serial if serial else _grad_weight_kernel
     kernel(gy.reshape(N * Ho, Wo * C), x.reshape(N * H, W * C), part, H, W, C, Ho, Wo, *geometry)
     return np.ascontiguousarray(part.sum(axis=0).reshape(kh, kw, Wo, C).sum(axis=2).transpose(2, 0, 1))
 

@@ -30,7 +30,7 @@ import os
 import numpy as np
 
 from .._backend import xp_of
-from ._launch import SERIAL_BELOW, pick, serial_twin
+from ._launch import add_serial_twins, pick, pick_parts
 
 try:  # numba is a dependency, but lucid must keep working (slower) without it
     import numba
@@ -230,13 +230,9 @@ if HAVE_NUMBA:
                     acc[c] += v
 
 
-if HAVE_NUMBA:  # serial twins for arrays below SERIAL_BELOW["gelu"] elements (lucid/kernels/_launch.py)
-    _SERIAL = {k: serial_twin(k) for k in (_forward_erf_kernel, _backward_erf_kernel, _forward_tanh_kernel,
-                                           _backward_tanh_kernel, _bias_forward_kernel, _bias_backward_kernel)}
-
-
-def _launchable(parallel_kernel, work: int):
-    return pick(parallel_kernel, _SERIAL[parallel_kernel], work, "gelu")
+if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
+    add_serial_twins(_forward_erf_kernel, _backward_erf_kernel, _forward_tanh_kernel, _backward_tanh_kernel,
+                     _bias_forward_kernel, _bias_backward_kernel)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -279,7 +275,7 @@ def forward(x, approximate: str = "none"):
         return forward_ref(x, approximate)
     x, perm = _dense(x)
     y = np.empty_like(x)  # order="K": same strides as the dense x
-    kernel = _launchable(_forward_tanh_kernel if approximate == "tanh" else _forward_erf_kernel, x.size)
+    kernel = pick(_forward_tanh_kernel if approximate == "tanh" else _forward_erf_kernel, x.size, "gelu")
     kernel(x.transpose(perm).reshape(-1), y.transpose(perm).reshape(-1))
     return y
 
@@ -291,7 +287,7 @@ def backward(x, grad, approximate: str = "none"):
         return backward_ref(x, grad, approximate)
     x, perm = _dense(x)
     dx = np.empty_like(x)
-    kernel = _launchable(_backward_tanh_kernel if approximate == "tanh" else _backward_erf_kernel, x.size)
+    kernel = pick(_backward_tanh_kernel if approximate == "tanh" else _backward_erf_kernel, x.size, "gelu")
     kernel(x.transpose(perm).reshape(-1), flat_like(x, perm, grad), dx.transpose(perm).reshape(-1))
     return dx
 
@@ -313,7 +309,7 @@ def bias_forward(pre, bias, approximate: str = "none", keep_pre: bool = True):
         return forward(pre, approximate)
     out = np.empty_like(pre)
     if pre.size:
-        _launchable(_bias_forward_kernel, pre.size)(pre, bias, out, approximate == "tanh", keep_pre)
+        pick(_bias_forward_kernel, pre.size, "gelu")(pre, bias, out, approximate == "tanh", keep_pre)
     return out
 
 
@@ -326,11 +322,11 @@ def bias_backward(grad, pre, approximate: str = "none"):
             and grad.ndim == 2):
         gpre = backward(pre, grad, approximate)
         return gpre, gpre.sum(axis=0)
-    serial = grad.size < SERIAL_BELOW["gelu"]
-    parts = 1 if serial else max(1, min(numba.get_num_threads(), grad.shape[0]))
+    threads = max(1, min(numba.get_num_threads(), grad.shape[0]))
+    kernel, parts = pick_parts(_bias_backward_kernel, grad.size, "gelu", threads)
     bpart = np.empty((parts, grad.shape[1]), dtype=grad.dtype)
     if grad.size:
-        _launchable(_bias_backward_kernel, grad.size)(grad, pre, bpart, approximate == "tanh")
+        kernel(grad, pre, bpart, approximate == "tanh")
     else:
         bpart[...] = 0
     return grad, bpart.sum(axis=0)

@@ -35,7 +35,7 @@ import numpy as np
 
 from .._backend import xp_of
 from . import depthwise
-from ._launch import SERIAL_BELOW, pick, serial_twin
+from ._launch import add_serial_twins, pick, pick_parts
 
 try:
     import numba
@@ -222,8 +222,7 @@ if HAVE_NUMBA:
 
 
 if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
-    _forward_serial = serial_twin(_forward_kernel)
-    _backward_params_serial = serial_twin(_backward_params_kernel)
+    add_serial_twins(_forward_kernel, _backward_params_kernel)
 
 
 def _rows(a):
@@ -247,7 +246,7 @@ def forward(x, weights, biases, br: Branches, keep=None):
     y = np.empty_like(x)
     wpack = pack_weights([wb.astype(x.dtype, copy=False) for wb in weights], br)
     bpack = np.ascontiguousarray(np.stack(biases).astype(x.dtype, copy=False))
-    kernel = pick(_forward_kernel, _forward_serial, x.size, "mixer")
+    kernel = pick(_forward_kernel, x.size, "mixer")
     kernel(_rows(x), wpack, bpack, _rows(y), br.c_id, *_tables(br), h, w, c, br.gc)
     return y
 
@@ -271,14 +270,12 @@ def backward(gy, x, weights, br: Branches, need_input: bool = True, branch_input
         gx = np.empty_like(gy)
         flipped = [wb[:, ::-1, ::-1].astype(gy.dtype) for wb in weights]
         zeros = np.zeros((len(br.c0), br.gc), dtype=gy.dtype)
-        kernel = pick(_forward_kernel, _forward_serial, gy.size, "mixer")
+        kernel = pick(_forward_kernel, gy.size, "mixer")
         kernel(_rows(gy), pack_weights(flipped, br), zeros, _rows(gx), br.c_id, *tables, h, w, c, br.gc)
-    serial = gy.size < SERIAL_BELOW["mixer"]
-    P = 1 if serial else max(1, min(numba.get_num_threads(), n * h))
+    kernel, P = pick_parts(_backward_params_kernel, gy.size, "mixer", max(1, min(numba.get_num_threads(), n * h)))
     wpart = np.empty((P, int((tables[1] * tables[2]).sum()), br.gc), dtype=gy.dtype)
     bpart = np.empty((P, len(br.c0), br.gc), dtype=gy.dtype)
-    (_backward_params_serial if serial else _backward_params_kernel)(_rows(gy), _rows(x), wpart, bpart, *tables,
-                                                                     h, w, c, br.gc)
+    kernel(_rows(gy), _rows(x), wpart, bpart, *tables, h, w, c, br.gc)
     gws = unpack_weights(wpart.sum(axis=0), br)
     bsum = bpart.sum(axis=0)
     return gx, gws, [bsum[b] for b in range(len(br.c0))]
