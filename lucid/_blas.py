@@ -17,11 +17,23 @@ import os
 import sys
 
 THREAD_TIMEOUT = "4"  # log2 of the cycles a worker spins before sleeping; OpenBLAS's minimum (default 28)
+SLEEPY_TIMEOUT_MAX = 16  # timeouts up to 2**16 cycles (~25 us) count as "workers sleep when idle"
+_workers_sleep = False  # decided by configure(), from the environment OpenBLAS started with
 
 
 def configure() -> bool:
     """Set ``OPENBLAS_THREAD_TIMEOUT`` when it can still take effect; True if it is now lucid's value."""
-    if "numpy" in sys.modules:  # OpenBLAS has read its environment already; changing it now would mislead
-        return False
-    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", THREAD_TIMEOUT)
-    return os.environ["OPENBLAS_THREAD_TIMEOUT"] == THREAD_TIMEOUT
+    global _workers_sleep
+    numpy_loaded = "numpy" in sys.modules
+    if not numpy_loaded:  # once NumPy has loaded OpenBLAS, changing the variable would mislead
+        os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", THREAD_TIMEOUT)
+    # with NumPy imported first, the variable counts only if it was set before that (by the user)
+    value = os.environ.get("OPENBLAS_THREAD_TIMEOUT", "").strip()
+    _workers_sleep = value.isdigit() and int(value) <= SLEEPY_TIMEOUT_MAX
+    return not numpy_loaded and value == THREAD_TIMEOUT
+
+
+def workers_sleep() -> bool:
+    """Whether OpenBLAS's idle workers sleep (a short ``OPENBLAS_THREAD_TIMEOUT`` was set when it loaded), as
+    lucid/_row_threads.py needs: a spinning worker holds a core."""
+    return _workers_sleep

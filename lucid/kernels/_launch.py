@@ -17,10 +17,10 @@ that raises ZeroDivisionError, which also keeps LLVM from vectorising the loop (
 
 ``add_serial_twins(*kernels)`` (at a kernel module's import) compiles each kernel's twin with ``serial_twin``;
 ``pick`` and ``pick_parts`` then choose per call. ``serial_twin(kernel)`` compiles the kernel's Python
-function again without ``parallel`` (``prange`` then runs as ``range``), under its own name so that numba's
-on-disk cache keeps the two apart. numba invalidates
-that cache when the kernel's source file changes, not when ``serial_twin``'s options do: after changing them,
-delete ``lucid/kernels/__pycache__/*_serial-*``.
+function again without ``parallel`` (``prange`` then runs as ``range``) and with ``nogil`` (twins also run on
+lucid's row-split threads, lucid/_row_threads.py), under its own name so that numba's on-disk cache keeps the
+two apart. numba invalidates that cache when the kernel's source file changes, not when ``serial_twin``'s
+options do: when changing them, change the twin's name suffix too (now ``_serial_nogil``).
 """
 from __future__ import annotations
 
@@ -45,12 +45,13 @@ def serial_twin(kernel):
     """The non-parallel compilation of numba dispatcher ``kernel`` (same options otherwise, cached)."""
     from numba import njit  # only called where numba is installed
 
-    twin = renamed_copy(kernel.py_func, kernel.py_func.__qualname__ + "_serial")
+    # the suffix names the options, so that a cache compiled with other options is not loaded (see above)
+    twin = renamed_copy(kernel.py_func, kernel.py_func.__qualname__ + "_serial_nogil")
     options = {k: v for k, v in kernel.targetoptions.items() if k not in ("parallel", "nopython")}
     # parallel loops follow NumPy's error model (x / 0 -> inf or nan); without it a serial loop raises
     # ZeroDivisionError instead (e.g. on the inf/nan activations of a diverging run) and does not vectorise
     options.setdefault("error_model", "numpy")
-    return njit(cache=True, **options)(twin)
+    return njit(cache=True, nogil=True, **options)(twin)
 
 
 _TWINS: dict = {}  # parallel dispatcher -> its serial twin
@@ -62,14 +63,16 @@ def add_serial_twins(*kernels) -> None:
         _TWINS[kernel] = serial_twin(kernel)
 
 
-def pick(kernel, work: int, family: str):
-    """The kernel to launch for ``work`` elements: ``kernel``'s serial twin below the family's threshold."""
-    return _TWINS[kernel] if work < SERIAL_BELOW[family] else kernel
+def pick(kernel, work: int, family: str, serial: bool = False):
+    """The kernel to launch for ``work`` elements: ``kernel``'s serial twin below the family's threshold, or
+    always with ``serial`` (the caller is one of several threads already)."""
+    return _TWINS[kernel] if serial or work < SERIAL_BELOW[family] else kernel
 
 
-def pick_parts(kernel, work: int, family: str, parallel_parts: int) -> tuple:
+def pick_parts(kernel, work: int, family: str, parallel_parts: int, serial: bool = False) -> tuple:
     """(kernel, parts) for kernels that reduce over ``parts`` row chunks, one per thread: the serial twin
-    with a single chunk below the family's threshold, else ``kernel`` with ``parallel_parts``."""
-    if work < SERIAL_BELOW[family]:
+    with a single chunk below the family's threshold (or with ``serial``), else ``kernel`` with
+    ``parallel_parts``."""
+    if serial or work < SERIAL_BELOW[family]:
         return _TWINS[kernel], 1
     return kernel, parallel_parts

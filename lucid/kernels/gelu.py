@@ -268,14 +268,15 @@ def _check_mode(approximate: str) -> None:
         raise ValueError(f"gelu: approximate must be one of {APPROXIMATIONS}, got {approximate!r}")
 
 
-def forward(x, approximate: str = "none"):
-    """GELU of an array; the result has ``x``'s shape, dtype and memory layout."""
+def forward(x, approximate: str = "none", serial: bool = False):
+    """GELU of an array; the result has ``x``'s shape, dtype and memory layout. ``serial``: use one thread
+    (the caller is one of lucid's row-split threads)."""
     _check_mode(approximate)
     if not use_numba(x) or x.size == 0:
         return forward_ref(x, approximate)
     x, perm = _dense(x)
     y = np.empty_like(x)  # order="K": same strides as the dense x
-    kernel = pick(_forward_tanh_kernel if approximate == "tanh" else _forward_erf_kernel, x.size, "gelu")
+    kernel = pick(_forward_tanh_kernel if approximate == "tanh" else _forward_erf_kernel, x.size, "gelu", serial)
     kernel(x.transpose(perm).reshape(-1), y.transpose(perm).reshape(-1))
     return y
 
@@ -294,12 +295,13 @@ def backward(x, grad, approximate: str = "none"):
 
 # ---------------------------------------------------------------------------------------------------------
 # bias + GELU fused after a GEMM: y = gelu(pre + bias) with pre (M, N) C-contiguous, bias (N,)
-def bias_forward(pre, bias, approximate: str = "none", keep_pre: bool = True):
+def bias_forward(pre, bias, approximate: str = "none", keep_pre: bool = True, serial: bool = False):
     """``gelu(pre + bias)`` as a new array, for a C-contiguous (M, N) GEMM output ``pre`` and ``bias`` (N,).
 
     With ``keep_pre`` (training) ``pre`` becomes ``pre + bias`` in place, the value the backward needs;
     without it (inference) ``pre`` is left as it was, which saves a store pass over it. (Writing the result
     into ``pre`` itself instead was 2.5x slower: with the two arrays aliased, the loop no longer vectorises.)
+    ``serial``: use one thread (the caller is one of lucid's row-split threads).
     """
     _check_mode(approximate)
     if not (use_numba(pre) and pre.flags.c_contiguous and pre.ndim == 2 and bias.dtype == np.float32):
@@ -309,21 +311,22 @@ def bias_forward(pre, bias, approximate: str = "none", keep_pre: bool = True):
         return forward(pre, approximate)
     out = np.empty_like(pre)
     if pre.size:
-        pick(_bias_forward_kernel, pre.size, "gelu")(pre, bias, out, approximate == "tanh", keep_pre)
+        pick(_bias_forward_kernel, pre.size, "gelu", serial)(pre, bias, out, approximate == "tanh", keep_pre)
     return out
 
 
-def bias_backward(grad, pre, approximate: str = "none"):
+def bias_backward(grad, pre, approximate: str = "none", serial: bool = False):
     """(grad * gelu'(pre), its column sums): the gradients at the GEMM output and at the bias.
 
-    ``grad`` (M, N) is overwritten with the first result when the kernel runs (it must be a temporary)."""
+    ``grad`` (M, N) is overwritten with the first result when the kernel runs (it must be a temporary).
+    ``serial``: use one thread (the caller is one of lucid's row-split threads)."""
     _check_mode(approximate)
     if not (use_numba(pre) and use_numba(grad) and grad.flags.c_contiguous and pre.flags.c_contiguous
             and grad.ndim == 2):
         gpre = backward(pre, grad, approximate)
         return gpre, gpre.sum(axis=0)
     threads = max(1, min(numba.get_num_threads(), grad.shape[0]))
-    kernel, parts = pick_parts(_bias_backward_kernel, grad.size, "gelu", threads)
+    kernel, parts = pick_parts(_bias_backward_kernel, grad.size, "gelu", threads, serial)
     bpart = np.empty((parts, grad.shape[1]), dtype=grad.dtype)
     if grad.size:
         kernel(grad, pre, bpart, approximate == "tanh")

@@ -23,7 +23,7 @@ c0, t0 = cpu(), time.perf_counter()
 while time.perf_counter() - t0 < 0.2:  # the main thread busy for 0.2 s: how much CPU does the process use?
     pass
 print(json.dumps({"timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT"), "cpu_per_wall": (cpu() - c0) / 0.2,
-                  "configured": lucid._blas.configure()}))
+                  "workers_sleep": lucid._blas.workers_sleep(), "configured": lucid._blas.configure()}))
 """
 
 
@@ -35,7 +35,7 @@ def _probe(mode):
 
 def test_import_lucid_first_sets_the_timeout_and_blas_threads_do_not_spin():
     r = _probe("lucid-first")
-    assert r["timeout"] == "4"
+    assert r["timeout"] == "4" and r["workers_sleep"] is True
     # only the busy main thread runs; a spinning OpenBLAS worker would add up to one more core (measured
     # with OpenBLAS's default: ~1.6-2.0 CPU seconds per wall second on 2 cores)
     assert r["cpu_per_wall"] < 1.3, r
@@ -44,3 +44,4 @@ def test_import_lucid_first_sets_the_timeout_and_blas_threads_do_not_spin():
 def test_numpy_first_leaves_the_environment_alone():
     r = _probe("numpy-first")
     assert r["timeout"] is None and r["configured"] is False
+    assert r["workers_sleep"] is False  # so lucid/_row_threads.py does not split: the workers may spin

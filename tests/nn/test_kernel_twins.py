@@ -29,7 +29,7 @@ def _close(a, b, tol=1e-5):
 
 def test_serial_twin_is_a_separately_cached_non_parallel_dispatcher():
     twin = _launch._TWINS[batchnorm._scale_shift_kernel]
-    assert twin.py_func.__qualname__.endswith("_serial")
+    assert twin.py_func.__qualname__.endswith("_serial_nogil")
     assert "parallel" not in twin.targetoptions and batchnorm._scale_shift_kernel.targetoptions["parallel"]
     assert twin._cache is not None and type(twin._cache).__name__ == "FunctionCache"
 
