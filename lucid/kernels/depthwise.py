@@ -268,14 +268,14 @@ def _weight_tile(w, Wo):
         kh, kw, Wo * C)
 
 
-def forward_numba(x, w, out_hw, geometry, bias=None):
+def forward_numba(x, w, out_hw, geometry, bias=None, serial=False):
     N, H, W, C = x.shape
     Ho, Wo = out_hw
     x = np.ascontiguousarray(x)
     y = np.empty((N, Ho, Wo, C), dtype=x.dtype)
     brow = np.zeros(Wo * C, dtype=x.dtype) if bias is None else np.tile(bias.astype(x.dtype, copy=False), Wo)
     if y.size:
-        kernel = pick(_forward_kernel, y.size, "stencil")
+        kernel = pick(_forward_kernel, y.size, "stencil", serial)
         kernel(x.reshape(N * H, W * C), _weight_tile(w.astype(x.dtype, copy=False), Wo), brow,
                y.reshape(N * Ho, Wo * C), H, W, C, Ho, Wo, *geometry)
     return y

@@ -136,7 +136,15 @@ def _fold_affine(mean, var, bn_weight, bn_bias, weight, bias, eps):
 
 
 class MetaNeXtBlock(nn.Module):
-    """x + DropPath(gamma * mlp(norm(token_mixer(x)))) on (N, dim, H, W)."""
+    """x + DropPath(gamma * mlp(norm(token_mixer(x)))) on (N, dim, H, W).
+
+    Inference (eval mode, no gradient wanted for the block's parameters) runs the block as two ops: the token
+    mixer, then one fused MLP (lucid.ops.fused.conv_mlp_gelu) whose fc1 has BatchNorm folded in and whose fc2
+    has gamma folded in, adding the shortcut as it writes its output. The folded weights are computed once and
+    kept until a source tensor changes (its ``_version``, bumped by every in-place change through lucid, or a
+    new ``.data``) or the block goes back to training mode; writing into ``.data`` arrays directly bypasses
+    that check, as it bypasses autograd's.
+    """
 
     def __init__(self, dim: int, token_mixer: Type[nn.Module] = nn.Identity, mlp_ratio: float = 4,
                  ls_init_value: float = 1e-6, drop_path: float = 0.0) -> None:
@@ -146,24 +154,62 @@ class MetaNeXtBlock(nn.Module):
         self.mlp = ConvMlp(dim, int(mlp_ratio * dim))
         self.gamma = nn.Parameter(np.full(dim, ls_init_value, dtype=np.float32)) if ls_init_value else None
         self.drop_path = nn.DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self._inference_cache = None  # (source key, folded weights), see _inference_weights
 
-    def _norm_folds_into_mlp(self, x: Tensor) -> bool:
-        """In eval mode BatchNorm is a fixed per-channel affine map, which folds into the MLP's first 1x1
-        conv: one pass over the activation less (the same numbers up to float rounding)."""
+    def train(self, mode: bool = True) -> "MetaNeXtBlock":
+        if mode:  # training changes the weights: do not hold a folded copy meanwhile (eval() keeps it)
+            self._inference_cache = None
+        return super().train(mode)
+
+    def _norm_can_fold(self) -> bool:
+        """Whether the block's BatchNorm (eval mode: a fixed per-channel affine map) can fold into fc1."""
         bn = self.norm
-        fc1 = getattr(self.mlp, "fc1", None)
-        # folding costs a pass over fc1's weight (hidden x C) instead of the BatchNorm op's pass over the
-        # activation (pixels x C) plus its fixed cost of ~0.1 ms: it pays up to hidden ~ 4 x pixels (at 32x32
-        # input and batch 128: stages 1-3, not the 1x1 maps of stage 4)
-        if fc1 is None or fc1.weight.shape[0] > 4 * x.shape[0] * x.shape[2] * x.shape[3]:
-            return False
         return (not self.training and type(bn) is nn.BatchNorm2d and bn.running_mean is not None
                 and bn.running_var is not None and not (bn._forward_hooks or bn._forward_pre_hooks)
                 and isinstance(self.mlp, ConvMlp) and self.mlp.fusable())
 
+    def _inference_weights(self):
+        """(w1, b1, w2, b2) Tensors of the whole eval-mode block after the mixer, ``x + gamma * mlp(bn(x))``, as
+        one MLP with BatchNorm folded into fc1 and gamma into fc2; None when the block must run op by op
+        (training, gradients wanted for its parameters, a hook, a part the fused op does not cover)."""
+        if self.gamma is None or type(self.drop_path) not in (nn.Identity, nn.DropPath) or not self._norm_can_fold():
+            return None
+        bn, fc1, fc2 = self.norm, self.mlp.fc1, self.mlp.fc2
+        sources = (bn.running_mean, bn.running_var, bn.weight, bn.bias, fc1.weight, fc1.bias, fc2.weight,
+                   fc2.bias, self.gamma)
+        if is_grad_enabled() and any(t is not None and t.requires_grad for t in sources):
+            return None
+        # the arrays themselves (not their ids, which a new array may reuse) and their versions
+        key = tuple((None, 0) if t is None else (t.data, t._version) for t in sources)
+        cache = self._inference_cache
+        if cache is not None and all(a is b and u == v for (a, u), (b, v) in zip(cache[0], key)):
+            return cache[1]
+        w1, b1 = _fold_affine(*(None if t is None else t.data for t in sources[:6]), bn.eps)
+        gamma = self.gamma.data
+        w2 = fc2.weight.data * gamma.reshape(-1, 1, 1, 1)
+        b2 = fc2.bias.data * gamma
+        dtype = fc1.weight.data.dtype
+        weights = tuple(Tensor(a.astype(dtype, copy=False)) for a in (w1, b1, w2, b2))
+        self._inference_cache = (key, weights)
+        return weights
+
+    def _norm_folds_into_mlp(self, x: Tensor) -> bool:
+        """Eval mode with gradients for the parameters (e.g. fine-tuning with frozen statistics): BatchNorm
+        folds into fc1 through tensor ops, so that gradients still reach its parameters."""
+        # folding costs a pass over fc1's weight (hidden x C) instead of the BatchNorm op's pass over the
+        # activation (pixels x C) plus its fixed cost of ~0.1 ms: it pays up to hidden ~ 4 x pixels
+        fc1 = getattr(self.mlp, "fc1", None)
+        if fc1 is None or fc1.weight.shape[0] > 4 * x.shape[0] * x.shape[2] * x.shape[3]:
+            return False
+        return self._norm_can_fold()
+
     def forward(self, x: Tensor) -> Tensor:
         shortcut = x
         x = self.token_mixer(x)
+        if not self.training:
+            folded = self._inference_weights()
+            if folded is not None:
+                return conv_mlp_gelu(x, *folded, self.mlp.act.approximate, residual=shortcut)
         if self._norm_folds_into_mlp(x):
             mlp = self.mlp
             w1, b1 = _fold_batchnorm_into_1x1(self.norm, mlp.fc1)

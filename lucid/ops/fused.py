@@ -6,15 +6,18 @@ in and out, builds four full-size zero gradients in backward, and np.concatenate
 array, which the following BatchNorm must transpose back to channels-last. Here the output is written once,
 channels-last, straight into one buffer.
 
-``conv_mlp_gelu``: the block's MLP, ``fc2(gelu(fc1(x)))`` with 1x1 convs, as two GEMMs with the fc1 bias and
-the GELU in one numba pass between them (and, backward, the GELU slope and the fc1 bias gradient in one pass):
-one op instead of three, and two fewer passes over the 4x-wide hidden activation.
+``conv_mlp_gelu``: the block's MLP, ``fc2(gelu(fc1(x))) (+ residual)`` with 1x1 convs, as two GEMMs with the
+fc1 bias and the GELU in one numba pass between them (and, backward, the GELU slope and the fc1 bias gradient
+in one pass): one op instead of three, and two fewer passes over the 4x-wide hidden activation. Large inputs
+run split by rows over threads, each running the whole chain on its rows (lucid/_row_threads.py). The
+optional residual is added as the output is written (the inference block's shortcut).
 
 ``scaled_residual``: ``shortcut + y * gamma (* per-sample drop-path scale)``, the end of every block, in one
 pass forward and one backward instead of three elementwise ops with full-size temporaries.
 """
 from __future__ import annotations
 
+from .. import _row_threads as row_threads
 from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd.function import Function
@@ -97,57 +100,130 @@ def inception_dwconv2d(x: Tensor, convs, split_indexes) -> Tensor:
     return InceptionDWConv.apply(x, branches, *params)
 
 
+# Row-split threading for the block MLP (lucid/_row_threads.py). Split only when every thread gets at least
+# MLP_MIN_ROWS_PER_THREAD rows: below that the single-threaded GEMMs lose (128 rows of 320 -> 960 -> 320: 1.55 ms
+# whole, 2.9 ms in two halves). Each thread walks its rows in equal chunks of about MLP_CHUNK_BYTES of hidden
+# activation, which then stays in cache between fc1, GELU and fc2, but of at least max(MLP_MIN_CHUNK_ROWS,
+# 4 x in-channels) rows, because every chunk repacks the weights. Measured per block, 2 cores, batch 128,
+# whole -> split (ms): tiny stage 1 (8192 rows, 96 -> 384 -> 96) 17.0 -> 14.8 (16.2 -> 12.2 in another run);
+# stage 3 (512 rows, 384 -> 1536) 10.5 -> 9.1-9.7; stage 2 with 342-row chunks lost (10.5 -> 10.3-12.1), hence
+# the 4 x in-channels floor.
+MLP_MIN_ROWS_PER_THREAD = 256
+MLP_CHUNK_BYTES = 1024 * 1024
+MLP_MIN_CHUNK_ROWS = 256
+
+
+def _mlp_parts(x2) -> int:
+    """Threads for the fused MLP over the rows of ``x2`` (1: no split). Only the numba kernels release the GIL."""
+    if not gelu_kernels.use_numba(x2):
+        return 1
+    return row_threads.parts(x2.shape[0], MLP_MIN_ROWS_PER_THREAD)
+
+
+def _mlp_chunk_rows(rows: int, parts: int, in_channels: int, hidden_row_bytes: int) -> int:
+    """Rows per chunk: each part's rows in equal chunks of about MLP_CHUNK_BYTES of hidden activation, not
+    below MLP_MIN_CHUNK_ROWS (each chunk repacks the weights); all rows in one chunk without a split."""
+    if parts <= 1:
+        return max(rows, 1)
+    part_rows = -(-rows // parts)
+    min_rows = max(MLP_MIN_CHUNK_ROWS, 4 * in_channels)
+    n_chunks = max(1, min(part_rows * hidden_row_bytes // MLP_CHUNK_BYTES, part_rows // min_rows))
+    return -(-part_rows // n_chunks)
+
+
 class ConvMlpGelu(Function):
     @staticmethod
-    def forward(ctx, x, w1, b1, w2, b2, approximate):
-        """x (N, C, H, W); w1 (D, C, 1, 1), b1 (D,); w2 (C2, D, 1, 1), b2 (C2,). Output (N, C2, H, W),
-        channels-last."""
+    def forward(ctx, x, w1, b1, w2, b2, residual, approximate):
+        """x (N, C, H, W); w1 (D, C, 1, 1), b1 (D,); w2 (C2, D, 1, 1), b2 (C2,); residual (N, C2, H, W) added
+        to the output, or None. Output (N, C2, H, W), channels-last."""
+        xp = xp_of(x)
         n, c, h, w = x.shape
         d, c2 = w1.shape[0], w2.shape[0]
         x2 = _nhwc(x).reshape(-1, c)
-        w1m, w2m = w1.reshape(d, c), w2.reshape(c2, d)
+        w1t, w2t = w1.reshape(d, c).T, w2.reshape(c2, d).T
         training = any(ctx.needs_input_grad[:5])
-        pre = x2 @ w1m.T  # (M, D); becomes fc1's output (with bias) in place when backward will need it
-        hidden = gelu_kernels.bias_forward(pre, b1, approximate, keep_pre=training)
-        y = hidden @ w2m.T
-        y += b2
+        res2 = None if residual is None else _nhwc(residual).reshape(-1, c2)
+        rows = x2.shape[0]
+        y = xp.empty((rows, c2), dtype=x.dtype)
+        # fc1's output (with bias) is kept when backward will need it; the GELU output (as large) is recomputed
+        # from it in backward, which costs one GELU pass (~3% of a 32x32 step) and saves one 4x-wide activation
+        # per block (~12% of atto's train-step memory)
+        pre = xp.empty((rows, d), dtype=x.dtype) if training else None
+        parts = _mlp_parts(x2)
+        split = parts > 1
+        chunk = _mlp_chunk_rows(rows, parts, c, d * x.dtype.itemsize)
+
+        def mlp_rows(r0, r1):  # fc1 -> bias + GELU -> fc2 (+ bias) on rows [r0, r1), chunk by chunk
+            for s in range(r0, r1, chunk):
+                e = min(s + chunk, r1)
+                p = xp.matmul(x2[s:e], w1t, out=pre[s:e]) if training else x2[s:e] @ w1t
+                hidden = gelu_kernels.bias_forward(p, b1, approximate, keep_pre=training, serial=split)
+                ys = y[s:e]
+                xp.matmul(hidden, w2t, out=ys)
+                ys += b2
+                if res2 is not None:
+                    ys += res2[s:e]
+
+        row_threads.run(mlp_rows, rows, parts)
         if training:
-            # Only fc1's output is kept: the GELU output (as large) is recomputed from it in backward, which
-            # costs one GELU pass (~3% of a 32x32 step) and saves one 4x-wide activation per block (~12% of
-            # atto's train-step memory). x is saved (unused) so the engine's version check sees in-place changes.
+            # x is saved (unused) so that the engine's version check sees in-place changes to it
             ctx.save_for_backward(x2, pre, x)
             ctx.approximate = approximate
-            ctx.mats = (w1m, w2m)
+            ctx.mats = (w1t.T, w2t.T)
         return y.reshape(n, h, w, c2).transpose(0, 3, 1, 2)
 
     @staticmethod
     def backward(ctx, g):
         x2, pre, _ = ctx.saved_tensors
         w1m, w2m = ctx.mats
-        need_x, need_w1, need_b1, need_w2, need_b2, _ = ctx.needs_input_grad
+        need_x, need_w1, need_b1, need_w2, need_b2, need_res, _ = ctx.needs_input_grad
+        xp = xp_of(g)
         n, c2, h, w = g.shape
         g2 = _nhwc(g).reshape(-1, c2)
-        gb2 = _sum_rows(g2) if need_b2 else None
-        gw2 = None
-        if need_w2:
-            hidden = gelu_kernels.forward(pre, ctx.approximate)  # pre already holds fc1's bias
-            gw2 = (g2.T @ hidden).reshape(c2, -1, 1, 1)
-            del hidden
-        gx = gw1 = gb1 = None
-        if need_x or need_w1 or need_b1:
-            # grad at fc1's output: (g @ W2) * gelu'(pre), computed in place, with its column sums (fc1's bias)
-            gpre, gb1 = gelu_kernels.bias_backward(g2 @ w2m, pre, ctx.approximate)
-            if need_w1:
-                gw1 = (gpre.T @ x2).reshape(w1m.shape[0], -1, 1, 1)
-            if need_x:
-                gx = (gpre @ w1m).reshape(n, h, w, -1).transpose(0, 3, 1, 2)
-        return gx, gw1, gb1 if need_b1 else None, gw2, gb2, None
+        rows = g2.shape[0]
+        need_pre = need_x or need_w1 or need_b1
+        gx = xp.empty((rows, w1m.shape[1]), dtype=g.dtype) if need_x else None
+        parts = _mlp_parts(g2)
+        split = parts > 1
+        partials = {}  # first row of a part -> its (gb2, gw2, gb1, gw1) sums over its rows
+
+        def mlp_grad_rows(r0, r1):
+            g2p, pre_p = g2[r0:r1], pre[r0:r1]
+            gb2 = _sum_rows(g2p) if need_b2 else None
+            gw2 = gb1 = gw1 = None
+            if need_w2:
+                hidden = gelu_kernels.forward(pre_p, ctx.approximate, serial=split)  # pre holds fc1's bias
+                gw2 = g2p.T @ hidden
+                del hidden
+            if need_pre:
+                # grad at fc1's output: (g @ W2) * gelu'(pre), computed in place, with its column sums (fc1's bias)
+                gpre, gb1 = gelu_kernels.bias_backward(g2p @ w2m, pre_p, ctx.approximate, serial=split)
+                if need_w1:
+                    gw1 = gpre.T @ x2[r0:r1]
+                if need_x:
+                    xp.matmul(gpre, w1m, out=gx[r0:r1])
+            partials[r0] = (gb2, gw2, gb1, gw1)
+
+        row_threads.run(mlp_grad_rows, rows, parts)
+        sums = [None if parts_k[0] is None else sum(parts_k[1:], parts_k[0])
+                for parts_k in zip(*(partials[r0] for r0 in sorted(partials)))]
+        gb2, gw2, gb1, gw1 = sums
+        if gw2 is not None:
+            gw2 = gw2.reshape(c2, -1, 1, 1)
+        if gw1 is not None:
+            gw1 = gw1.reshape(w1m.shape[0], -1, 1, 1)
+        if gx is not None:
+            gx = gx.reshape(n, h, w, -1).transpose(0, 3, 1, 2)
+        return gx, gw1, gb1 if need_b1 else None, gw2, gb2, (g if need_res else None), None
 
 
-def conv_mlp_gelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, approximate: str = "none") -> Tensor:
-    """``conv2d(gelu(conv2d(x, w1, b1), approximate), w2, b2)`` for 1x1 convs, fused (see the module docstring).
+def conv_mlp_gelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, approximate: str = "none",
+                  residual: Tensor = None) -> Tensor:
+    """``conv2d(gelu(conv2d(x, w1, b1), approximate), w2, b2) (+ residual)`` for 1x1 convs, fused (see the
+    module docstring).
 
-    x (N, C, H, W) in any layout; w1 (D, C, 1, 1), b1 (D,), w2 (C2, D, 1, 1), b2 (C2,), all of x's dtype.
+    x (N, C, H, W) in any layout; w1 (D, C, 1, 1), b1 (D,), w2 (C2, D, 1, 1), b2 (C2,), all of x's dtype;
+    residual: None or (N, C2, H, W), added to the result while its rows are still in cache.
     Returns (N, C2, H, W), channels-last.
     """
     if x.ndim != 4 or w1.shape[2:] != (1, 1) or w2.shape[2:] != (1, 1) or w1.shape[1] != x.shape[1] \
@@ -155,9 +231,12 @@ def conv_mlp_gelu(x: Tensor, w1: Tensor, b1: Tensor, w2: Tensor, b2: Tensor, app
         raise ValueError(f"conv_mlp_gelu: expected x (N, C, H, W), w1 (D, C, 1, 1), b1 (D,), w2 (C2, D, 1, 1), "
                          f"b2 (C2,); got x {tuple(x.shape)}, w1 {tuple(w1.shape)}, b1 {tuple(b1.shape)}, "
                          f"w2 {tuple(w2.shape)}, b2 {tuple(b2.shape)}")
-    if len({t.dtype for t in (x, w1, b1, w2, b2)}) != 1:
-        raise TypeError("conv_mlp_gelu: x, weights and biases must share one dtype")
-    return ConvMlpGelu.apply(x, w1, b1, w2, b2, approximate)
+    if residual is not None and tuple(residual.shape) != (x.shape[0], w2.shape[0], *x.shape[2:]):
+        raise ValueError(f"conv_mlp_gelu: residual must have the output's shape "
+                         f"{(x.shape[0], w2.shape[0], *x.shape[2:])}, got {tuple(residual.shape)}")
+    if len({t.dtype for t in (x, w1, b1, w2, b2) + (() if residual is None else (residual,))}) != 1:
+        raise TypeError("conv_mlp_gelu: x, weights, biases and residual must share one dtype")
+    return ConvMlpGelu.apply(x, w1, b1, w2, b2, residual, approximate)
 
 
 class ScaledResidual(Function):

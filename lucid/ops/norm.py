@@ -168,8 +168,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if momentum is None:
         raise ValueError("batch_norm: momentum=None is the module's cumulative average; pass the factor "
                          "1 / num_batches_tracked as momentum (BatchNorm2d does this)")
-    return BatchNorm.apply(x, weight, bias, _data(running_mean), _data(running_var), bool(training),
-                           float(momentum), float(eps))
+    out = BatchNorm.apply(x, weight, bias, _data(running_mean), _data(running_var), bool(training),
+                          float(momentum), float(eps))
+    if training and x.data.size:
+        # the running statistics changed in place: say so, as any in-place change does (caches of folded
+        # weights, e.g. InceptionNeXt's inference path, check these versions)
+        for t in (running_mean, running_var):
+            if isinstance(t, Tensor):
+                t._version += 1
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -224,11 +224,88 @@ def test_eval_block_folds_batchnorm_and_matches_timm_with_gradients():
     tgrads = dict(tb.named_parameters())
     for name, p in lb.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), tgrads[name].grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
-    # with over 4x more hidden channels than pixels folding would cost more than it saves: BatchNorm runs
-    with lucid.profiler.profile() as prof, lucid.no_grad():
+    # with gradients wanted for the parameters but over 4x more hidden channels than pixels, folding through
+    # tensor ops would cost more than it saves: BatchNorm runs
+    with lucid.profiler.profile() as prof:
         small = lb(lucid.tensor(x[:1, :, :3, :3]))
     assert "BatchNorm" in prof.totals()
-    np.testing.assert_allclose(small.numpy(), tb(torch.from_numpy(x[:1, :, :3, :3])).detach().numpy(), atol=1e-5)
+    np.testing.assert_allclose(small.detach().numpy(), tb(torch.from_numpy(x[:1, :, :3, :3])).detach().numpy(),
+                               atol=1e-5)
+
+
+def _timm_out(tb, x):
+    with torch.no_grad():
+        return tb(torch.from_numpy(x)).numpy()
+
+
+def test_inference_block_is_two_ops_with_cached_folded_weights():
+    """Eval without parameter gradients: mixer + one fused MLP (BatchNorm folded into fc1, gamma into fc2, the
+    shortcut added inside), at any size; the folded weights are reused until a source tensor changes."""
+    tb, lb = _block_pair()
+    tb.eval(), lb.eval()
+    x = np.random.default_rng(0).standard_normal((2, 16, 3, 3)).astype(np.float32)  # 64 hidden > 4 x 18 px
+    with lucid.profiler.profile() as prof, lucid.no_grad():
+        out = lb(lucid.tensor(x)).numpy()
+    assert set(prof.totals()) == {"InceptionDWConv", "ConvMlpGelu"}
+    np.testing.assert_allclose(out, _timm_out(tb, x), rtol=1e-5, atol=1e-5)
+    cached = lb._inference_cache[1]
+    lb.eval()  # e.g. called before every batch: keeps the cache
+    with lucid.no_grad():
+        lb(lucid.tensor(x))
+    assert lb._inference_cache[1] is cached  # nothing changed: no refolding
+    # in-place changes through lucid (version bumps) and new arrays both invalidate the cache
+    changes = [
+        (lambda: lb.norm.running_mean.add_(0.5), lambda: tb.norm.running_mean.add_(0.5)),
+        (lambda: lb.gamma.mul_(2.0), lambda: tb.gamma.mul_(2.0)),
+        (lambda: setattr(lb.mlp.fc2.bias, "data", lb.mlp.fc2.bias.data + 1),
+         lambda: tb.mlp.fc2.bias.add_(1)),
+    ]
+    for change_lucid, change_timm in changes:
+        with lucid.no_grad():
+            change_lucid()
+        with torch.no_grad():
+            change_timm()
+        with lucid.no_grad():
+            got = lb(lucid.tensor(x)).numpy()
+        assert lb._inference_cache[1] is not cached
+        cached = lb._inference_cache[1]
+        np.testing.assert_allclose(got, _timm_out(tb, x), rtol=1e-5, atol=1e-5)
+    # a training step changes the running statistics in place (their versions move): eval sees the new ones
+    lb.train(), tb.train()
+    assert lb._inference_cache is None  # no folded copy is held while training
+    xt = np.random.default_rng(2).standard_normal((4, 16, 3, 3)).astype(np.float32) * 3 + 1
+    lb(lucid.tensor(xt)), tb(torch.from_numpy(xt))
+    lb.eval(), tb.eval()
+    with lucid.no_grad():
+        np.testing.assert_allclose(lb(lucid.tensor(x)).numpy(), _timm_out(tb, x), rtol=1e-5, atol=1e-5)
+
+
+def test_inference_block_input_gradient_with_frozen_parameters():
+    """Frozen parameters, input gradient wanted (e.g. a saliency map): the fused inference path's backward
+    (through the MLP and the shortcut added inside it) gives timm's input gradient."""
+    tb, lb = _block_pair()
+    tb.eval(), lb.eval()
+    for p in lb.parameters():
+        p.requires_grad_(False)
+    x = np.random.default_rng(0).standard_normal((2, 16, 5, 4)).astype(np.float32)
+    g = np.random.default_rng(1).standard_normal(x.shape).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    tb(tx).backward(torch.from_numpy(g))
+    lx = lucid.Tensor(x, requires_grad=True)
+    with lucid.profiler.profile() as prof:
+        lb(lx).backward(lucid.tensor(g))
+    assert "ScaledResidual" not in prof.totals()  # the shortcut went through the fused MLP
+    np.testing.assert_allclose(lx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_batch_norm_training_bumps_running_statistics_versions():
+    bn = lucid.nn.BatchNorm2d(3)
+    versions = (bn.running_mean._version, bn.running_var._version)
+    bn(lucid.randn(4, 3, 2, 2))
+    assert (bn.running_mean._version, bn.running_var._version) == (versions[0] + 1, versions[1] + 1)
+    bn.eval()
+    bn(lucid.randn(4, 3, 2, 2))
+    assert (bn.running_mean._version, bn.running_var._version) == (versions[0] + 1, versions[1] + 1)
 
 
 def test_mlp_runs_its_modules_when_hooked_or_dropping():
