@@ -26,6 +26,7 @@ from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd.function import Function
 from ..kernels import depthwise as _dw
+from ..kernels import patchify as _patchify
 
 __all__ = ["conv2d"]
 
@@ -164,9 +165,9 @@ class Conv2dFunction(Function):
             ctx.save_for_backward(x2 if need_w else None, w2 if need_x else None, x if need_w else None)
         elif path == "patchify":
             # (N, C, Ho*kh, Wo*kw) -> (N, C, Ho, kh, Wo, kw) -> (N, Ho, Wo, kh, kw, C): one row per patch, in one
-            # copy from whatever layout x has (going through the NHWC view first would copy NCHW input twice)
-            xc = x[:, :, :Ho * kh, :Wo * kw]
-            patches = xc.reshape(N, Cin, Ho, kh, Wo, kw).transpose(0, 2, 4, 3, 5, 1).reshape(-1, kh * kw * Cin)
+            # copy from whatever layout x has (going through the NHWC view first would copy NCHW input twice;
+            # NCHW input takes a numba kernel, lucid/kernels/patchify.py)
+            patches = _patchify.patches(x, kh, kw, Ho, Wo).reshape(-1, kh * kw * Cin)
             wm = w.transpose(0, 2, 3, 1).reshape(Cout, kh * kw * Cin)  # same (kh, kw, C) order
             y2 = patches @ wm.T
             # the patch matrix is a copy, so it is immune to later in-place changes of x

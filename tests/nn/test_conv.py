@@ -386,3 +386,23 @@ def test_conv2d_module_init_follows_pytorch_bounds():
 def test_conv2d_module_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         nn.Conv2d(**kwargs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_patchify_kernel_matches_numpy_reference(dtype):
+    """The numba patch gather (NCHW-ordered input) against the NumPy transpose copy: contiguous, cropped
+    (H, W not multiples of the kernel), strided views, empty batch; channels-last input keeps NumPy's copy."""
+    from lucid.kernels import patchify
+
+    if not patchify.HAVE_NUMBA:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(0)
+    big = rng.standard_normal((6, 5, 19, 23)).astype(dtype)
+    cases = [(big, 4, 4), (big[::2, 1:4], 2, 3), (big[:, :, 1:, ::-1], 3, 2), (big[:0], 4, 4)]
+    for x, kh, kw in cases:
+        Ho, Wo = x.shape[2] // kh, x.shape[3] // kw
+        assert patchify.use_kernel(x)
+        got = patchify.patches(x, kh, kw, Ho, Wo)
+        assert got.flags.c_contiguous and got.shape == (x.shape[0], Ho, Wo, kh, kw, x.shape[1])
+        np.testing.assert_array_equal(got, patchify.patches_ref(x, kh, kw, Ho, Wo))
+    assert not patchify.use_kernel(np.ascontiguousarray(big.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2))
