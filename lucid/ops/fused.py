@@ -174,9 +174,11 @@ class ConvMlpGelu(Function):
 
     @staticmethod
     def backward(ctx, g):
+        need_x, need_w1, need_b1, need_w2, need_b2, need_res, _ = ctx.needs_input_grad
+        if not any(ctx.needs_input_grad[:5]):  # only the residual wants a gradient (forward saved nothing)
+            return None, None, None, None, None, g, None
         x2, pre, _ = ctx.saved_tensors
         w1m, w2m = ctx.mats
-        need_x, need_w1, need_b1, need_w2, need_b2, need_res, _ = ctx.needs_input_grad
         xp = xp_of(g)
         n, c2, h, w = g.shape
         g2 = _nhwc(g).reshape(-1, c2)

@@ -326,3 +326,17 @@ def test_mlp_runs_its_modules_when_hooked_or_dropping():
     assert not mlp.fusable()
     mlp.eval()
     assert mlp.fusable()
+
+
+def test_conv_mlp_gelu_gradient_to_the_residual_alone():
+    """Only the residual wants a gradient: it is the output gradient itself (the MLP saved nothing)."""
+    from lucid.ops.fused import conv_mlp_gelu
+
+    rng = np.random.default_rng(0)
+    params = [lucid.tensor(rng.standard_normal(s).astype(np.float32)) for s in ((8, 3, 1, 1), (8,), (3, 8, 1, 1), (3,))]
+    residual = lucid.Tensor(rng.standard_normal((2, 3, 4, 5)).astype(np.float32), requires_grad=True)
+    g = rng.standard_normal((2, 3, 4, 5)).astype(np.float32)
+    out = conv_mlp_gelu(lucid.tensor(rng.standard_normal((2, 3, 4, 5)).astype(np.float32)), *params,
+                        residual=residual)
+    out.backward(lucid.tensor(g))
+    np.testing.assert_array_equal(residual.grad.numpy(), g)
