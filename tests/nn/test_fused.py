@@ -175,6 +175,9 @@ def test_conv_mlp_gelu_gradcheck_float64(approximate):
     args = [lucid.randn(*s, dtype=lucid.float64, requires_grad=True)
             for s in ((2, 3, 2, 3), (5, 3, 1, 1), (5,), (4, 5, 1, 1), (4,))]
     assert lucid.autograd.gradcheck(lambda *a: conv_mlp_gelu(*a, approximate=approximate), tuple(args))
+    residual = lucid.randn(2, 4, 2, 3, dtype=lucid.float64, requires_grad=True)
+    assert lucid.autograd.gradcheck(lambda *a: conv_mlp_gelu(*a[:5], approximate=approximate, residual=a[5]),
+                                    tuple(args) + (residual,))
 
 
 def test_conv_mlp_gelu_rejects_mismatched_shapes():
