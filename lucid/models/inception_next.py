@@ -24,8 +24,10 @@ from .. import nn
 from .._tensor import Tensor
 from ..autograd import is_grad_enabled
 from ..nn import init
+from ..nn.derived import DerivedValue
 from ..ops.dropout import drop_path_scale
-from ..ops.fused import conv_mlp_gelu, inception_dwconv2d, is_fusable_branch, scaled_residual
+from ..ops.fused import InceptionDWConv, conv_mlp_gelu, inception_branches, is_fusable_branch, scaled_residual
+from ._folding import ConvNormSequential, fold_affine, fold_batchnorm_into_1x1, frozen_batchnorm
 from .registry import register_model
 
 __all__ = ["InceptionNeXt", "InceptionDWConv2d", "MetaNeXtBlock", "inception_next_atto", "inception_next_tiny",
@@ -55,19 +57,29 @@ class InceptionDWConv2d(nn.Module):
         self.dwconv_h = nn.Conv2d(gc, gc, (band_kernel_size, 1), padding=(band_pad, 0), dilation=(dilation, 1),
                                   groups=gc)
         self.split_indexes = (in_chs - 3 * gc, gc, gc, gc)
+        self._fused = DerivedValue()  # (Branches, params) when the fused op applies, else None; see _plan
+
+    def _plan(self):
+        """((Branches, branch parameters) or None, sources) for DerivedValue: the fused op's geometry, worked
+        out once per change to the modules instead of on every call (~0.1 ms)."""
+        convs = (self.dwconv_hw, self.dwconv_w, self.dwconv_h)
+        if any(c._forward_hooks or c._forward_pre_hooks or not is_fusable_branch(c, self.split_indexes[1])
+               for c in convs):
+            # someone observes the convs (a hook, lucid.models.summary), or a dilated/changed conv the fused op
+            # does not cover: they run as modules
+            return None, ()
+        return (inception_branches(convs, self.split_indexes), tuple(p for c in convs for p in (c.weight, c.bias))), ()
 
     def forward(self, x: Tensor) -> Tensor:
-        convs = (self.dwconv_hw, self.dwconv_w, self.dwconv_h)
-        gc = self.split_indexes[1]
-        if any(c._forward_hooks or c._forward_pre_hooks or not is_fusable_branch(c, gc) for c in convs):
-            # someone observes the convs (a hook, lucid.models.summary), or a dilated/changed conv the fused op
-            # does not cover: call them as modules, as timm does
+        plan = self._fused.get(self._plan)
+        if plan is None:  # call the convs as modules, as timm does
             from .. import cat, split
 
             x_id, x_hw, x_w, x_h = split(x, self.split_indexes, dim=1)
             return cat((x_id, self.dwconv_hw(x_hw), self.dwconv_w(x_w), self.dwconv_h(x_h)), dim=1)
         # otherwise one fused op (lucid/ops/fused.py) computing exactly that, channels-last, in one buffer
-        return inception_dwconv2d(x, convs, self.split_indexes)
+        branches, params = plan
+        return InceptionDWConv.apply(x, branches, *params)
 
 
 class ConvMlp(nn.Module):
@@ -108,42 +120,15 @@ def _is_plain_1x1(conv) -> bool:
             and conv.padding_mode == "zeros")
 
 
-def _fold_batchnorm_into_1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> tuple:
-    """(weight, bias) of ``conv(bn(x))`` as one 1x1 conv, for ``bn`` in eval mode (running statistics).
-
-    bn(x) = x * scale + shift per channel, so conv(bn(x)) = x @ (W * scale) + (b + W @ shift). With autograd
-    on and a parameter that wants a gradient the formula runs on the tensors, so gradients reach bn's and
-    conv's parameters; otherwise (inference) on their arrays, without ~8 small ops' dispatch.
-    """
-    parts = (bn.running_mean, bn.running_var, bn.weight, bn.bias, conv.weight, conv.bias)
-    if is_grad_enabled() and any(t is not None and t.requires_grad for t in parts):
-        return _fold_affine(*parts, bn.eps)
-    weight, bias = _fold_affine(*(None if t is None else t.data for t in parts), bn.eps)
-    dtype = conv.weight.dtype
-    return Tensor(weight.astype(dtype, copy=False)), Tensor(bias.astype(dtype, copy=False))
-
-
-def _fold_affine(mean, var, bn_weight, bn_bias, weight, bias, eps):
-    """The fold's formula; the same code for tensors and for NumPy/CuPy arrays."""
-    scale = (var + eps) ** -0.5
-    if bn_weight is not None:
-        scale = scale * bn_weight
-    shift = -mean * scale
-    if bn_bias is not None:
-        shift = shift + bn_bias
-    d, c = weight.shape[:2]
-    return weight * scale.reshape(1, c, 1, 1), bias + weight.reshape(d, c) @ shift
-
-
 class MetaNeXtBlock(nn.Module):
     """x + DropPath(gamma * mlp(norm(token_mixer(x)))) on (N, dim, H, W).
 
     Inference (eval mode, no gradient wanted for the block's parameters) runs the block as two ops: the token
     mixer, then one fused MLP (lucid.ops.fused.conv_mlp_gelu) whose fc1 has BatchNorm folded in and whose fc2
     has gamma folded in, adding the shortcut as it writes its output. The folded weights are computed once and
-    kept until a source tensor changes (its ``_version``, bumped by every in-place change through lucid, or a
-    new ``.data``) or the block goes back to training mode; writing into ``.data`` arrays directly bypasses
-    that check, as it bypasses autograd's.
+    kept (lucid.nn.derived.DerivedValue) until a source tensor changes (its ``_version``, bumped by every
+    in-place change through lucid, or a new ``.data``), a module changes, or the block goes back to training
+    mode; writing into ``.data`` arrays directly bypasses that check, as it bypasses autograd's.
     """
 
     def __init__(self, dim: int, token_mixer: Type[nn.Module] = nn.Identity, mlp_ratio: float = 4,
@@ -154,44 +139,35 @@ class MetaNeXtBlock(nn.Module):
         self.mlp = ConvMlp(dim, int(mlp_ratio * dim))
         self.gamma = nn.Parameter(np.full(dim, ls_init_value, dtype=np.float32)) if ls_init_value else None
         self.drop_path = nn.DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self._inference_cache = None  # (source key, folded weights), see _inference_weights
+        self._inference = DerivedValue()  # (w1, b1, w2, b2, approximate, sources) or None, see _fold_mlp
 
     def train(self, mode: bool = True) -> "MetaNeXtBlock":
         if mode:  # training changes the weights: do not hold a folded copy meanwhile (eval() keeps it)
-            self._inference_cache = None
+            self._inference.clear()
         return super().train(mode)
 
     def _norm_can_fold(self) -> bool:
         """Whether the block's BatchNorm (eval mode: a fixed per-channel affine map) can fold into fc1."""
-        bn = self.norm
-        return (not self.training and type(bn) is nn.BatchNorm2d and bn.running_mean is not None
-                and bn.running_var is not None and not (bn._forward_hooks or bn._forward_pre_hooks)
-                and isinstance(self.mlp, ConvMlp) and self.mlp.fusable())
+        return (not self.training and frozen_batchnorm(self.norm) and isinstance(self.mlp, ConvMlp)
+                and self.mlp.fusable())
 
-    def _inference_weights(self):
-        """(w1, b1, w2, b2) Tensors of the whole eval-mode block after the mixer, ``x + gamma * mlp(bn(x))``, as
-        one MLP with BatchNorm folded into fc1 and gamma into fc2; None when the block must run op by op
-        (training, gradients wanted for its parameters, a hook, a part the fused op does not cover)."""
+    def _fold_mlp(self):
+        """((w1, b1, w2, b2, approximate, sources) or None, sources) for DerivedValue: the whole eval-mode
+        block after the mixer, ``x + gamma * mlp(bn(x))``, as one MLP with BatchNorm folded into fc1 and gamma
+        into fc2 (Tensors); None when the block must run op by op (training, a hook, a part the fused op does
+        not cover)."""
         if self.gamma is None or type(self.drop_path) not in (nn.Identity, nn.DropPath) or not self._norm_can_fold():
-            return None
+            return None, ()
         bn, fc1, fc2 = self.norm, self.mlp.fc1, self.mlp.fc2
         sources = (bn.running_mean, bn.running_var, bn.weight, bn.bias, fc1.weight, fc1.bias, fc2.weight,
                    fc2.bias, self.gamma)
-        if is_grad_enabled() and any(t is not None and t.requires_grad for t in sources):
-            return None
-        # the arrays themselves (not their ids, which a new array may reuse) and their versions
-        key = tuple((None, 0) if t is None else (t.data, t._version) for t in sources)
-        cache = self._inference_cache
-        if cache is not None and all(a is b and u == v for (a, u), (b, v) in zip(cache[0], key)):
-            return cache[1]
-        w1, b1 = _fold_affine(*(None if t is None else t.data for t in sources[:6]), bn.eps)
+        w1, b1 = fold_affine(*(None if t is None else t.data for t in sources[:6]), bn.eps)
         gamma = self.gamma.data
         w2 = fc2.weight.data * gamma.reshape(-1, 1, 1, 1)
         b2 = fc2.bias.data * gamma
         dtype = fc1.weight.data.dtype
         weights = tuple(Tensor(a.astype(dtype, copy=False)) for a in (w1, b1, w2, b2))
-        self._inference_cache = (key, weights)
-        return weights
+        return (*weights, self.mlp.act.approximate, sources), sources
 
     def _norm_folds_into_mlp(self, x: Tensor) -> bool:
         """Eval mode with gradients for the parameters (e.g. fine-tuning with frozen statistics): BatchNorm
@@ -207,12 +183,14 @@ class MetaNeXtBlock(nn.Module):
         shortcut = x
         x = self.token_mixer(x)
         if not self.training:
-            folded = self._inference_weights()
+            folded = self._inference.get(self._fold_mlp)
             if folded is not None:
-                return conv_mlp_gelu(x, *folded, self.mlp.act.approximate, residual=shortcut)
+                *weights, approximate, sources = folded
+                if not (is_grad_enabled() and any(t is not None and t.requires_grad for t in sources)):
+                    return conv_mlp_gelu(x, *weights, approximate, residual=shortcut)
         if self._norm_folds_into_mlp(x):
             mlp = self.mlp
-            w1, b1 = _fold_batchnorm_into_1x1(self.norm, mlp.fc1)
+            w1, b1 = fold_batchnorm_into_1x1(self.norm, mlp.fc1)
             x = conv_mlp_gelu(x, w1, b1, mlp.fc2.weight, mlp.fc2.bias, mlp.act.approximate)
         else:
             x = self.mlp(self.norm(x))
@@ -232,9 +210,9 @@ class _IncepNeXtStage(nn.Module):
     def __init__(self, in_chs: int, out_chs: int, stride: int, depth: int, drop_path_rates: Sequence[float],
                  ls_init_value: float, token_mixer: Type[nn.Module], mlp_ratio: float) -> None:
         super().__init__()
-        if stride > 1:
-            self.downsample = nn.Sequential(nn.BatchNorm2d(in_chs),
-                                            nn.Conv2d(in_chs, out_chs, kernel_size=2, stride=stride))
+        if stride > 1:  # folded into one conv in inference (lucid/models/_folding.py)
+            self.downsample = ConvNormSequential(nn.BatchNorm2d(in_chs),
+                                                 nn.Conv2d(in_chs, out_chs, kernel_size=2, stride=stride))
         else:
             self.downsample = nn.Identity()
         self.blocks = nn.Sequential(*[
@@ -313,8 +291,8 @@ class InceptionNeXt(nn.Module):
         self.in_channels = in_channels
         self.drop_rate = drop_rate
 
-        self.stem = nn.Sequential(nn.Conv2d(in_channels, dims[0], kernel_size=4, stride=4),
-                                  nn.BatchNorm2d(dims[0]))
+        self.stem = ConvNormSequential(nn.Conv2d(in_channels, dims[0], kernel_size=4, stride=4),
+                                       nn.BatchNorm2d(dims[0]))  # one conv in inference (models/_folding.py)
         total = sum(depths)
         rates = [float(r) for r in np.linspace(0.0, drop_path_rate, total)] if total else []
         self.stages = nn.Sequential()

@@ -25,7 +25,7 @@ from ..kernels import gelu as gelu_kernels
 from ..kernels import inception_mixer as mixer
 from .conv import _sum_rows
 
-__all__ = ["conv_mlp_gelu", "inception_dwconv2d", "scaled_residual"]
+__all__ = ["conv_mlp_gelu", "inception_branches", "inception_dwconv2d", "scaled_residual"]
 
 
 def _nhwc(x):
@@ -80,14 +80,11 @@ def is_fusable_branch(conv, gc: int) -> bool:
             and all(2 * p == k - 1 for p, k in zip(pad, conv.kernel_size)))
 
 
-def inception_dwconv2d(x: Tensor, convs, split_indexes) -> Tensor:
-    """Inception depthwise token mixer on (N, C, H, W): ``cat(x_id, conv_hw(x_hw), conv_w(x_w), conv_h(x_h))``.
-
-    ``convs``: the depthwise ``nn.Conv2d`` branches (stride 1, dilation 1, "same" padding, with bias) in
-    timm's order; ``split_indexes``: (c_id, gc, gc, ...). Output (N, C, H, W), channels-last.
-    """
+def inception_branches(convs, split_indexes) -> "mixer.Branches":
+    """The fused mixer's geometry for ``convs`` (timm's order) over ``split_indexes`` (c_id, gc, gc, ...);
+    ValueError when a conv is not a branch the fused op computes (``is_fusable_branch``)."""
     c_id, gc = split_indexes[0], split_indexes[1]
-    params, c0s, kernels, pads = [], [], [], []
+    c0s, kernels, pads = [], [], []
     for k, conv in enumerate(convs):
         if not is_fusable_branch(conv, gc):
             raise ValueError(f"inception_dwconv2d: branch {k} ({conv!r}) is not a {gc}-channel stride-1, dilation-1 "
@@ -95,9 +92,17 @@ def inception_dwconv2d(x: Tensor, convs, split_indexes) -> Tensor:
         c0s.append(c_id + k * gc)
         kernels.append(tuple(conv.kernel_size))
         pads.append((conv.padding[0], conv.padding[1]))
-        params += [conv.weight, conv.bias]
-    branches = mixer.Branches(c_id, gc, tuple(c0s), tuple(kernels), tuple(pads))
-    return InceptionDWConv.apply(x, branches, *params)
+    return mixer.Branches(c_id, gc, tuple(c0s), tuple(kernels), tuple(pads))
+
+
+def inception_dwconv2d(x: Tensor, convs, split_indexes) -> Tensor:
+    """Inception depthwise token mixer on (N, C, H, W): ``cat(x_id, conv_hw(x_hw), conv_w(x_w), conv_h(x_h))``.
+
+    ``convs``: the depthwise ``nn.Conv2d`` branches (stride 1, dilation 1, "same" padding, with bias) in
+    timm's order; ``split_indexes``: (c_id, gc, gc, ...). Output (N, C, H, W), channels-last.
+    """
+    branches = inception_branches(convs, split_indexes)
+    return InceptionDWConv.apply(x, branches, *(p for conv in convs for p in (conv.weight, conv.bias)))
 
 
 # Row-split threading for the block MLP (lucid/_row_threads.py). Split only when every thread gets at least

@@ -133,13 +133,38 @@ def test_drop_path_scale_draws_what_drop_path_draws():
 
 
 def test_mixer_calls_its_convs_when_they_are_hooked():
+    """A hook added after the fused op ran (its plan cached) still sees its conv called; removing it brings the
+    fused op back."""
     tm, lm = _mixer_pair(16, 11, 0.125)
-    seen = []
-    lm.dwconv_w.register_forward_hook(lambda m, i, o: seen.append(o.shape))
     x = np.random.default_rng(1).standard_normal((2, 16, 6, 6)).astype(np.float32)
+    expected = tm(torch.from_numpy(x)).detach().numpy()
     with lucid.no_grad():
+        lm(lucid.tensor(x))
+    seen = []
+    handle = lm.dwconv_w.register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    with lucid.no_grad(), lucid.profiler.profile() as prof:
         out = lm(lucid.tensor(x))
-    assert seen == [(2, 2, 6, 6)]
+    assert seen == [(2, 2, 6, 6)] and "InceptionDWConv" not in prof.totals()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+    handle.remove()
+    with lucid.no_grad(), lucid.profiler.profile() as prof:
+        out = lm(lucid.tensor(x))
+    assert seen == [(2, 2, 6, 6)] and set(prof.totals()) == {"InceptionDWConv"}
+    np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_mixer_follows_a_branch_changed_after_it_ran():
+    """Changing a branch conv's geometry after the fused op ran (its plan cached) takes effect: a dilated
+    branch runs as a module, as in timm with the same change."""
+    tm, lm = _mixer_pair(16, 5, 0.25)
+    x = np.random.default_rng(1).standard_normal((2, 16, 7, 7)).astype(np.float32)
+    with lucid.no_grad():
+        lm(lucid.tensor(x))
+    for m in (tm, lm):
+        m.dwconv_hw.dilation, m.dwconv_hw.padding = (2, 2), (2, 2)
+    with lucid.no_grad(), lucid.profiler.profile() as prof:
+        out = lm(lucid.tensor(x))
+    assert "InceptionDWConv" not in prof.totals()
     np.testing.assert_allclose(out.numpy(), tm(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -251,11 +276,11 @@ def test_inference_block_is_two_ops_with_cached_folded_weights():
         out = lb(lucid.tensor(x)).numpy()
     assert set(prof.totals()) == {"InceptionDWConv", "ConvMlpGelu"}
     np.testing.assert_allclose(out, _timm_out(tb, x), rtol=1e-5, atol=1e-5)
-    cached = lb._inference_cache[1]
+    cached = lb._inference.cached
     lb.eval()  # e.g. called before every batch: keeps the cache
     with lucid.no_grad():
         lb(lucid.tensor(x))
-    assert lb._inference_cache[1] is cached  # nothing changed: no refolding
+    assert lb._inference.cached is cached  # nothing changed: no refolding
     # in-place changes through lucid (version bumps) and new arrays both invalidate the cache
     changes = [
         (lambda: lb.norm.running_mean.add_(0.5), lambda: tb.norm.running_mean.add_(0.5)),
@@ -270,12 +295,12 @@ def test_inference_block_is_two_ops_with_cached_folded_weights():
             change_timm()
         with lucid.no_grad():
             got = lb(lucid.tensor(x)).numpy()
-        assert lb._inference_cache[1] is not cached
-        cached = lb._inference_cache[1]
+        assert lb._inference.cached is not cached
+        cached = lb._inference.cached
         np.testing.assert_allclose(got, _timm_out(tb, x), rtol=1e-5, atol=1e-5)
     # a training step changes the running statistics in place (their versions move): eval sees the new ones
     lb.train(), tb.train()
-    assert lb._inference_cache is None  # no folded copy is held while training
+    assert lb._inference.cached is None  # no folded copy is held while training
     xt = np.random.default_rng(2).standard_normal((4, 16, 3, 3)).astype(np.float32) * 3 + 1
     lb(lucid.tensor(xt)), tb(torch.from_numpy(xt))
     lb.eval(), tb.eval()
@@ -316,14 +341,19 @@ def test_mlp_runs_its_modules_when_hooked_or_dropping():
     _, lb = _block_pair()
     mlp = lb.mlp
     assert mlp.fusable()
+    lb.eval()
+    with lucid.no_grad():
+        lb(lucid.randn(2, 16, 3, 3))  # the inference block's folded weights are now cached
     seen = []
     handle = mlp.act.register_forward_hook(lambda m, i, o: seen.append(tuple(o.shape)))
     assert not mlp.fusable()
-    lb.eval()
     with lucid.profiler.profile() as prof:
         lb(lucid.randn(2, 16, 3, 3))
     assert seen == [(2, 64, 3, 3)] and "GELU" in prof.totals() and "BatchNorm" in prof.totals()
     handle.remove()
+    with lucid.no_grad(), lucid.profiler.profile() as prof:
+        lb(lucid.randn(2, 16, 3, 3))
+    assert set(prof.totals()) == {"InceptionDWConv", "ConvMlpGelu"}
     mlp.drop.p = 0.5
     mlp.train()
     assert not mlp.fusable()
