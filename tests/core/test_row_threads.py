@@ -176,3 +176,18 @@ def test_mixer_forward_split_matches_unsplit(two_blas_threads, monkeypatch):
         assert len(kept_split) == len(kept_whole)
         for a, b in zip(kept_split, kept_whole):
             np.testing.assert_array_equal(a, b)
+
+
+def test_patchify_split_over_images_matches_reference(two_blas_threads, monkeypatch):
+    from lucid.kernels import patchify
+
+    if not patchify.HAVE_NUMBA:
+        pytest.skip("numba is not installed")  # pragma: no cover
+    monkeypatch.setattr(patchify, "SPLIT_MIN_ELEMENTS", 100)
+    calls = []
+    real_run = row_threads.run
+    monkeypatch.setattr(row_threads, "run", lambda job, rows, parts: (calls.append(parts), real_run(job, rows, parts)))
+    x = np.random.default_rng(0).standard_normal((5, 3, 9, 10)).astype(np.float32)  # 2x3 patches, rest dropped
+    got = patchify.patches(x, 4, 3, 2, 3)
+    assert calls == [2]
+    np.testing.assert_array_equal(got, patchify.patches_ref(x, 4, 3, 2, 3))
