@@ -13,7 +13,7 @@ Times are medians of ``--repeat`` runs per framework, timed in two alternating b
 untimed warm-up run (``compare_blocks`` says why not strict alternation); the ratio is lucid / torch (< 1:
 lucid is faster). lucid's images are the NCHW view of an NHWC buffer, as the trainer's batches are
 (DESIGN.md's channels-last convention); torch runs in whichever of contiguous and channels_last memory format
-was faster in a one-off probe of each case (``torch_layout`` in the row).
+was faster in a probe of each case, three alternating runs per format (``torch_layout`` in the row).
 
 Rows' extras: ``ips_lucid``/``ips_torch`` images per second; on eval rows ``maxdiff`` (max |logits diff| /
 max |torch logits| before any training step, a check that the two run the same network); on train rows
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import statistics
 import sys
 
 import numpy as np
@@ -159,17 +160,28 @@ def compare_blocks(case: str, lucid_fn, torch_fn, repeat: int, blocks: int = 2) 
 
 
 def _probe_layout(name: str, state: dict, x, y, mode: str, repeat: int) -> tuple[str, dict]:
-    """Time torch's ``mode`` ("eval" or "train") once per memory format on fresh models; the faster wins."""
+    """Time torch's ``mode`` ("eval" or "train") in both memory formats on fresh models; the faster wins.
+
+    The two formats run alternately, one run each per round, after one warm-up each, and each format's median
+    over ``repeat`` rounds decides: timing one format after the other let a burst of machine load pick the
+    slower format for torch (the 32x32 tiny eval row once compared lucid against torch's 454 ms contiguous
+    run instead of its ~330 ms channels-last one).
+    """
     import torch
 
-    times = {}
+    runs = {}
     for layout in ("contiguous", "channels_last"):
         model, opt = _torch_model(name, state, layout)
         xl = x.contiguous(memory_format=torch.channels_last if layout == "channels_last" else torch.contiguous_format)
         forward, train_step = _torch_fns(model, opt, xl, y)
-        times[layout] = time_ms(forward if mode == "eval" else train_step, repeat=repeat, warmup=1)
-        del model, opt
-    return min(times, key=times.get), times
+        runs[layout] = forward if mode == "eval" else train_step
+        runs[layout]()  # warm-up
+    times = {layout: [] for layout in runs}
+    for _ in range(repeat):
+        for layout, fn in runs.items():
+            times[layout].append(time_ms(fn, repeat=1, warmup=0))
+    medians = {layout: statistics.median(t) for layout, t in times.items()}
+    return min(medians, key=medians.get), medians
 
 
 def _short(name: str) -> str:
@@ -206,7 +218,7 @@ def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, qu
         x = tx.contiguous(memory_format=torch.channels_last if layout == "channels_last" else torch.contiguous_format)
         return _torch_fns(model, opt, x, ty)
 
-    probe_repeat = 1 if quick else 2
+    probe_repeat = 1 if quick else 3
     rows = []
     ips = lambda ms: round(batch / ms * 1e3, 1)  # noqa: E731
 
