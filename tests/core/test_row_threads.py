@@ -5,6 +5,7 @@ import os
 import threading
 
 import numpy as np
+import scipy.special
 import pytest
 
 import lucid
@@ -155,6 +156,41 @@ def test_fused_mlp_split_matches_unsplit(two_blas_threads, monkeypatch, approxim
     assert {c[1] for c in calls} == {105}
     for a, b in zip(split, whole):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("with_residual", [True, False])
+def test_inference_mlp_with_few_rows_splits_over_hidden_units(two_blas_threads, monkeypatch, with_residual):
+    """Fewer rows than 4 x in-channels: inference splits fc1's columns / fc2's rows over the threads and sums
+    the partial outputs; the result is the unsplit one, and training still splits by rows."""
+    rng = np.random.default_rng(3)
+    x, params, residual = _mlp_case(rng, n=2, h=3, w=2, c=6, d=20)  # 12 rows < 4 x 6
+    residual = residual if with_residual else None
+    monkeypatch.setattr(fused, "MLP_MIN_ROWS_PER_THREAD", 8)
+    calls = []
+    real = gelu_kernels.bias_forward
+    monkeypatch.setattr(gelu_kernels, "bias_forward",
+                        lambda pre, *a, **k: calls.append((threading.get_ident(), pre.shape)) or real(pre, *a, **k))
+
+    def run():
+        with lucid.no_grad():
+            return fused.conv_mlp_gelu(lucid.tensor(x), *map(lucid.tensor, params),
+                                       residual=None if residual is None else lucid.tensor(residual)).numpy()
+
+    split = run()
+    assert sorted(c[1] for c in calls) == [(12, 10), (12, 10)] and len({c[0] for c in calls}) == 2
+    monkeypatch.setenv("LUCID_ROW_THREADS", "0")
+    calls.clear()
+    whole = run()
+    assert [c[1] for c in calls] == [(12, 20)]
+    np.testing.assert_allclose(split, whole, rtol=1e-5, atol=1e-5)
+    w1, b1, w2, b2 = params
+    x2 = x.transpose(0, 2, 3, 1).reshape(-1, 6).astype(np.float64)
+    pre = x2 @ w1.reshape(20, 6).T + b1
+    gelu = 0.5 * pre * (1 + scipy.special.erf(pre / np.sqrt(2)))
+    expected = (gelu @ w2.reshape(6, 20).T + b2).reshape(2, 3, 2, 6).transpose(0, 3, 1, 2)
+    if residual is not None:
+        expected = expected + residual
+    np.testing.assert_allclose(split, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_mixer_forward_split_matches_unsplit(two_blas_threads, monkeypatch):
