@@ -32,7 +32,8 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 
 
 def data_threads():
-    return [t for t in threading.enumerate() if t.name.startswith("lucid-")]
+    """The loader's producer and decode threads (not lucid's persistent row-split pool, lucid-rows_*)."""
+    return [t for t in threading.enumerate() if t.name.startswith(("lucid-data-", "lucid-decode-"))]
 
 
 def collect(it):
