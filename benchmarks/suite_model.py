@@ -9,8 +9,8 @@ dict, its own default init, copied into lucid) and the same batch (standard-norm
 - ``train step``: ``zero_grad``, forward, cross-entropy with label smoothing 0.1, backward, AdamW step (lr 1e-3,
   weight decay 0.05; torch's default AdamW, which on the CPU is its single-tensor loop). The weights move
   with every timed step in both frameworks alike.
-Times are medians of ``--repeat`` runs per framework, timed in two alternating blocks that each start with an
-untimed warm-up run (``compare_blocks`` says why not strict alternation); the ratio is lucid / torch (< 1:
+Times are medians of ``--repeat`` runs per framework, timed in ``--repeat`` alternating blocks of one untimed
+warm-up run and one timed run (``compare_blocks`` says why); the ratio is lucid / torch (< 1:
 lucid is faster). lucid's images are the NCHW view of an NHWC buffer, as the trainer's batches are
 (DESIGN.md's channels-last convention); torch runs in whichever of contiguous and channels_last memory format
 was faster in a probe of each case, three alternating runs per format (``torch_layout`` in the row).
@@ -154,9 +154,16 @@ def _lucid_fns(model, opt, x, y):
     return _step_fns(model, opt, x, y, lucid.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING), lucid.no_grad)
 
 
-def compare_blocks(case: str, lucid_fn, torch_fn, repeat: int, blocks: int = 2) -> Row:
-    """benchmarks.timing.compare for this suite (alternating warmed blocks; see its docstring)."""
-    return compare(SUITE, case, lucid_fn, torch_fn, repeat=repeat, warmup=1, blocks=blocks)
+def compare_blocks(case: str, lucid_fn, torch_fn, repeat: int, blocks: int = None) -> Row:
+    """benchmarks.timing.compare for this suite: by default ``repeat`` alternating blocks of one warm-up and
+    one timed run each (see compare's docstring for why blocks and warm-ups).
+
+    One timed run per block because this machine's load comes in phases of one to a few seconds (a process
+    timing tiny's 32x32 eval forward back to back saw 210 265 295 316 356 340 ms): with two long blocks per
+    framework, one phase could fall on one framework's block only; tiny's 32x32 eval ratio read 0.56 to 1.19
+    across runs of the same code that way.
+    """
+    return compare(SUITE, case, lucid_fn, torch_fn, repeat=repeat, warmup=1, blocks=blocks or repeat)
 
 
 def _probe_layout(name: str, state: dict, x, y, mode: str, repeat: int) -> tuple[str, dict]:

@@ -91,7 +91,7 @@ def test_compare_blocks_times_each_framework_in_warmed_blocks():
         return fn
 
     row = suite_model.compare_blocks("case", fake("l", 0.004), fake("t", 0.001), repeat=5)
-    # blocks of 3 then 2 timed runs, each block opened by one untimed warm-up run
-    assert calls == ["l"] * 4 + ["t"] * 4 + ["l"] * 3 + ["t"] * 3
+    # five blocks per framework, alternating, each one untimed warm-up run and one timed run
+    assert calls == (["l"] * 2 + ["t"] * 2) * 5
     assert row.suite == "model" and row.case == "case"
     assert 4 <= row.lucid_ms < 40 and 1 <= row.torch_ms < row.lucid_ms
