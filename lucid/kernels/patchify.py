@@ -58,8 +58,9 @@ if HAVE_NUMBA:
                                 o[j, c] = xrow[wo * kw + j]
 
 
-# images per thread below which the kernel runs on one thread: the hand-off costs ~50 us, a gather of
-# SPLIT_MIN_ELEMENTS floats about 0.15 ms
+# the gather splits over the images only when each thread gets at least this many patch floats: handing a part
+# to another thread costs ~50 us, gathering 100k floats ~0.15 ms. Measured (paired, 2 cores) one thread -> split:
+# 128x3x32x32 0.66 -> 0.53 ms, 16x3x224x224 4.3 -> 2.7 ms
 SPLIT_MIN_ELEMENTS = 100_000
 
 

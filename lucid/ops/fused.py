@@ -9,8 +9,9 @@ channels-last, straight into one buffer.
 ``conv_mlp_gelu``: the block's MLP, ``fc2(gelu(fc1(x))) (+ residual)`` with 1x1 convs, as two GEMMs with the
 fc1 bias and the GELU in one numba pass between them (and, backward, the GELU slope and the fc1 bias gradient
 in one pass): one op instead of three, and two fewer passes over the 4x-wide hidden activation. Large inputs
-run split by rows over threads, each running the whole chain on its rows (lucid/_row_threads.py). The
-optional residual is added as the output is written (the inference block's shortcut).
+run split by rows over threads, each running the whole chain on its rows (lucid/_row_threads.py); inference
+with few rows and large weights splits over the hidden units instead. The optional residual is added as the
+output is written (the inference block's shortcut).
 
 ``scaled_residual``: ``shortcut + y * gamma (* per-sample drop-path scale)``, the end of every block, in one
 pass forward and one backward instead of three elementwise ops with full-size temporaries.
