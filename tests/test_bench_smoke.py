@@ -95,3 +95,16 @@ def test_compare_blocks_times_each_framework_in_warmed_blocks():
     assert calls == (["l"] * 2 + ["t"] * 2) * 5
     assert row.suite == "model" and row.case == "case"
     assert 4 <= row.lucid_ms < 40 and 1 <= row.torch_ms < row.lucid_ms
+
+
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_paired_check_prints_both_frameworks_and_three_ratios(mode, monkeypatch, capsys):
+    from benchmarks import paired
+
+    monkeypatch.setattr("sys.argv", ["paired.py", "inception_next_atto", "--size", "32", "--batch", "2",
+                                     "--mode", mode, "--pairs", "2"])
+    paired.main()
+    out = capsys.readouterr().out
+    lucid_line = next(line for line in out.splitlines() if line.strip().startswith("lucid ms:"))
+    assert len(lucid_line.split(":")[1].split()) == 2  # one timed run per pair
+    assert f"b2 {mode}, 2 pairs" in out and "ratio of minimums" in out and "median of per-pair ratios" in out
