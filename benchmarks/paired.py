@@ -84,21 +84,26 @@ def main() -> None:
     import threadpoolctl
     import torch
 
-    torch.set_num_threads(args.threads)
-    numba.set_num_threads(args.threads)
-    threadpoolctl.threadpool_limits(args.threads)
     rng = np.random.default_rng(0)
     images = rng.standard_normal((args.batch, args.size, args.size, 3), dtype=np.float32).transpose(0, 3, 1, 2)
     labels = rng.integers(0, 1000, args.batch)
     state, t_fwd, t_train = _torch_fns(args.model, images, labels)
     l_fwd, l_train = _lucid_fns(args.model, state, images, labels)
     lucid_fn, torch_fn = (l_fwd, t_fwd) if args.mode == "eval" else (l_train, t_train)
+    saved = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(args.threads)
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))  # the most numba was started with
     lucid_ms, torch_ms = [], []
-    for _ in range(args.pairs):
-        lucid_fn()
-        lucid_ms.append(_once_ms(lucid_fn))
-        torch_fn()
-        torch_ms.append(_once_ms(torch_fn))
+    try:
+        with threadpoolctl.threadpool_limits(args.threads):
+            for _ in range(args.pairs):
+                lucid_fn()
+                lucid_ms.append(_once_ms(lucid_fn))
+                torch_fn()
+                torch_ms.append(_once_ms(torch_fn))
+    finally:  # leave the caller's thread counts as they were
+        torch.set_num_threads(saved[0])
+        numba.set_num_threads(saved[1])
     lt, tt = np.array(lucid_ms), np.array(torch_ms)
     print(f"{args.model} {args.size}x{args.size} b{args.batch} {args.mode}, {args.pairs} pairs, {args.threads} threads")
     print("  lucid ms: " + " ".join(f"{v:.1f}" for v in lt))
