@@ -4,64 +4,40 @@
     python benchmarks/paired.py inception_next_tiny --size 224 --batch 16 --mode train --pairs 6
 
 Each pair is one warm-up and one timed run of lucid, then the same for torch (channels_last, its faster format
-in every case measured here), on the same weights and batch. Prints both frameworks' times and three ratio
-estimates: of the minimums (the least disturbed runs), of the medians, and the median of the per-pair ratios
-(robust to load that drifts slower than a pair). On a machine whose load comes in phases of seconds, the three
+in every case measured here), on the same weights and batch, with the bench's own step closures (label-smoothed
+cross-entropy, AdamW). Prints both frameworks' times and three ratio estimates: of the minimums (the least
+disturbed runs), of the medians, and the median of the per-pair ratios (robust to load that drifts slower than a
+pair). On a machine whose load comes in phases of seconds, the three
 agreeing is the sign that the measurement is not one phase's accident.
 """
 from __future__ import annotations
 
 import argparse
+import pathlib
+import sys
 import time
 
 import lucid  # first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads (lucid/_blas.py)
 import numpy as np
 
-
-def _lucid_fns(name: str, state: dict, images, labels):
-    model = lucid.models.create_model(name)
-    model.load_state_dict({k: lucid.Tensor(v.detach().numpy().copy()) for k, v in state.items()})
-    opt = lucid.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    criterion = lucid.nn.CrossEntropyLoss(label_smoothing=0.1)
-    x, y = lucid.tensor(images), lucid.tensor(labels)
-
-    def forward():
-        model.eval()
-        with lucid.no_grad():
-            model(x)
-
-    def train_step():
-        model.train()
-        opt.zero_grad()
-        criterion(model(x), y).backward()
-        opt.step()
-
-    return forward, train_step
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run as a script: the repo root
+from benchmarks import suite_model  # noqa: E402
 
 
-def _torch_fns(name: str, images, labels):
+def _pair(name: str, images, labels) -> tuple:
+    """((lucid eval forward, train step), (torch's, channels_last)) on the same timm-initialised weights: the
+    closures scripts/bench.py's model suite times (benchmarks/suite_model.py)."""
     import timm
     import torch
 
-    model = timm.create_model(name).to(memory_format=torch.channels_last)
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    x = torch.from_numpy(images.copy()).contiguous(memory_format=torch.channels_last)
-    y = torch.from_numpy(labels)
-
-    def forward():
-        model.eval()
-        with torch.no_grad():
-            model(x)
-
-    def train_step():
-        model.train()
-        opt.zero_grad()
-        criterion(model(x), y).backward()
-        opt.step()
-
-    return state, forward, train_step
+    state = {k: v.detach().clone() for k, v in timm.create_model(name).state_dict().items()}
+    lmodel = lucid.models.create_model(name)
+    lmodel.load_state_dict({k: lucid.Tensor(v.numpy().copy()) for k, v in state.items()})
+    lopt = lucid.optim.AdamW(lmodel.parameters(), lr=suite_model.LR, weight_decay=suite_model.WEIGHT_DECAY)
+    tmodel, topt = suite_model._torch_model(name, state, "channels_last")
+    tx = torch.from_numpy(images.copy()).contiguous(memory_format=torch.channels_last)
+    return (suite_model._lucid_fns(lmodel, lopt, lucid.tensor(images), lucid.tensor(labels)),
+            suite_model._torch_fns(tmodel, topt, tx, torch.from_numpy(labels)))
 
 
 def _once_ms(fn) -> float:
@@ -87,8 +63,7 @@ def main() -> None:
     rng = np.random.default_rng(0)
     images = rng.standard_normal((args.batch, args.size, args.size, 3), dtype=np.float32).transpose(0, 3, 1, 2)
     labels = rng.integers(0, 1000, args.batch)
-    state, t_fwd, t_train = _torch_fns(args.model, images, labels)
-    l_fwd, l_train = _lucid_fns(args.model, state, images, labels)
+    (l_fwd, l_train), (t_fwd, t_train) = _pair(args.model, images, labels)
     lucid_fn, torch_fn = (l_fwd, t_fwd) if args.mode == "eval" else (l_train, t_train)
     saved = torch.get_num_threads(), numba.get_num_threads()
     torch.set_num_threads(args.threads)
