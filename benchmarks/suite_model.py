@@ -154,7 +154,7 @@ def _lucid_fns(model, opt, x, y):
     return _step_fns(model, opt, x, y, lucid.nn.CrossEntropyLoss(label_smoothing=LABEL_SMOOTHING), lucid.no_grad)
 
 
-def compare_blocks(case: str, lucid_fn, torch_fn, repeat: int, blocks: int = None) -> Row:
+def compare_blocks(case: str, lucid_fn, torch_fn, repeat: int, blocks: int | None = None) -> Row:
     """benchmarks.timing.compare for this suite: by default ``repeat`` alternating blocks of one warm-up and
     one timed run each (see compare's docstring for why blocks and warm-ups).
 
