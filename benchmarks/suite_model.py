@@ -110,17 +110,61 @@ def environment(threads: int) -> dict:
     return env
 
 
-def _torch_model(name: str, state: dict, layout: str):
-    """A timm model holding ``state`` in ``layout`` memory format, with its AdamW."""
+def _torch_model(name: str, state: dict, layout: str, device: str = "cpu"):
+    """A timm model holding ``state`` in ``layout`` memory format on ``device`` ("cpu" or "gpu"), with its
+    AdamW."""
     import timm
     import torch
 
     model = timm.create_model(name)
     model.load_state_dict(state)
+    model = model.to(_TORCH_DEVICE[device])
     if layout == "channels_last":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
     return model, opt
+
+
+_TORCH_DEVICE = {"cpu": "cpu", "gpu": "cuda"}
+
+
+def _synced(fn, device: str, framework: str):
+    """``fn`` that returns only after the GPU finished its work (CUDA runs asynchronously; a timer around the
+    bare call would time the launches); ``fn`` itself on the CPU."""
+    if device == "cpu":
+        return fn
+    if framework == "torch":
+        import torch
+
+        sync = torch.cuda.synchronize
+    else:
+        from lucid import _backend
+
+        sync = _backend.cupy_module().cuda.runtime.deviceSynchronize
+
+    def synced():
+        out = fn()
+        sync()
+        return out
+
+    return synced
+
+
+def _check_device(device: str) -> None:
+    """Exit with a clear message when ``device`` cannot run here."""
+    if device == "cpu":
+        return
+    import torch
+
+    from lucid import _backend
+
+    problems = []
+    if not _backend.gpu_available():
+        problems.append("lucid needs CuPy with a CUDA device (pip install 'lucid-next[gpu]')")
+    if not torch.cuda.is_available():
+        problems.append("torch.cuda.is_available() is False")
+    if problems:
+        raise SystemExit(f"model suite --device gpu: {'; '.join(problems)}")
 
 
 def _step_fns(model, opt, x, y, criterion, no_grad):
@@ -166,7 +210,7 @@ def compare_blocks(case: str, lucid_fn, torch_fn, repeat: int, blocks: int | Non
     return compare(SUITE, case, lucid_fn, torch_fn, repeat=repeat, warmup=1, blocks=blocks or repeat)
 
 
-def _probe_layout(name: str, state: dict, x, y, mode: str, repeat: int) -> tuple[str, dict]:
+def _probe_layout(name: str, state: dict, x, y, mode: str, repeat: int, device: str = "cpu") -> tuple[str, dict]:
     """Time torch's ``mode`` ("eval" or "train") in both memory formats on fresh models; the faster wins.
 
     The two formats run alternately, one run each per round, after one warm-up each, and each format's median
@@ -178,10 +222,10 @@ def _probe_layout(name: str, state: dict, x, y, mode: str, repeat: int) -> tuple
 
     runs = {}
     for layout in ("contiguous", "channels_last"):
-        model, opt = _torch_model(name, state, layout)
+        model, opt = _torch_model(name, state, layout, device)
         xl = x.contiguous(memory_format=torch.channels_last if layout == "channels_last" else torch.contiguous_format)
         forward, train_step = _torch_fns(model, opt, xl, y)
-        runs[layout] = forward if mode == "eval" else train_step
+        runs[layout] = _synced(forward if mode == "eval" else train_step, device, "torch")
         runs[layout]()  # warm-up
     times = {layout: [] for layout in runs}
     for _ in range(repeat):
@@ -195,7 +239,8 @@ def _short(name: str) -> str:
     return name.removeprefix("inception_next_")
 
 
-def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, quick: bool) -> list:
+def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, quick: bool,
+                 device: str = "cpu") -> list:
     import timm
     import torch
 
@@ -211,29 +256,31 @@ def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, qu
     # one NHWC buffer: lucid gets its NCHW view (the trainer's layout), torch the same values in either format
     images = rng.standard_normal((batch, size, size, 3), dtype=np.float32).transpose(0, 3, 1, 2)
     labels = rng.integers(0, 1000, batch)
-    lx, ly = lucid.tensor(images), lucid.tensor(labels)
-    tx, ty = torch.from_numpy(images.copy()), torch.from_numpy(labels)
+    lx, ly = lucid.tensor(images, device=device), lucid.tensor(labels, device=device)
+    tx = torch.from_numpy(images.copy()).to(_TORCH_DEVICE[device])
+    ty = torch.from_numpy(labels).to(_TORCH_DEVICE[device])
 
     def lucid_pair():
         model = create_model(name)
         model.load_state_dict({k: lucid.Tensor(v.numpy().copy()) for k, v in state.items()})
+        model.to(device)
         opt = lucid.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)
-        return _lucid_fns(model, opt, lx, ly)
+        return tuple(_synced(fn, device, "lucid") for fn in _lucid_fns(model, opt, lx, ly))
 
     def torch_pair(layout):
-        model, opt = _torch_model(name, state, layout)
+        model, opt = _torch_model(name, state, layout, device)
         x = tx.contiguous(memory_format=torch.channels_last if layout == "channels_last" else torch.contiguous_format)
-        return _torch_fns(model, opt, x, ty)
+        return tuple(_synced(fn, device, "torch") for fn in _torch_fns(model, opt, x, ty))
 
     probe_repeat = 1 if quick else 3
     rows = []
     ips = lambda ms: round(batch / ms * 1e3, 1)  # noqa: E731
 
     # eval forward: untrained weights in both, so the logits must agree
-    layout, _ = _probe_layout(name, state, tx, ty, "eval", probe_repeat)
+    layout, _ = _probe_layout(name, state, tx, ty, "eval", probe_repeat, device)
     l_fwd, _ = lucid_pair()
     t_fwd, _ = torch_pair(layout)
-    got, expected = l_fwd().numpy(), t_fwd().numpy()
+    got, expected = l_fwd().numpy(), t_fwd().cpu().numpy()
     maxdiff = float(np.abs(got - expected).max() / max(np.abs(expected).max(), 1e-12))
     row = compare_blocks(f"{tag} eval forward", l_fwd, t_fwd, repeat)
     row.extra.update(ips_lucid=ips(row.lucid_ms), ips_torch=ips(row.torch_ms), torch_layout=layout,
@@ -242,7 +289,7 @@ def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, qu
     del l_fwd, t_fwd
 
     # train step: fresh models and optimizers from the same state, the first step's losses compared
-    layout, _ = _probe_layout(name, state, tx, ty, "train", probe_repeat)
+    layout, _ = _probe_layout(name, state, tx, ty, "train", probe_repeat, device)
     _, l_step = lucid_pair()
     _, t_step = torch_pair(layout)
     loss_diff = abs(l_step() - t_step())
@@ -250,6 +297,10 @@ def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, qu
     row.extra.update(ips_lucid=ips(row.lucid_ms), ips_torch=ips(row.torch_ms), torch_layout=layout,
                      loss_diff=f"{loss_diff:.1e}")
     del l_step, t_step
+    if device != "cpu":  # the memory figures are the process's resident CPU memory: not the GPU's
+        row.extra["device"] = device
+        rows.append(row)
+        return rows
     mem = {}
     for fw in ("lucid", "torch"):
         mem[fw] = memory.measure_in_child(fw, name, size, batch, threads=threads, layout=layout)
@@ -273,13 +324,16 @@ def run(args) -> list[Row]:
     quick = bool(getattr(args, "quick", False))
     repeat = QUICK_REPEAT if quick else int(getattr(args, "repeat", 5))
     configs = QUICK_CONFIGS if quick else CONFIGS
+    device = getattr(args, "device", "cpu")
+    _check_device(device)
     torch.set_num_threads(threads)
     rows = []
     with _thread_limits(threads):
         env = environment(threads)
+        env["device"] = device
         print(f"{SUITE:6s} env: " + "  ".join(f"{k}={v}" for k, v in env.items()), flush=True)
         for name, size, batch in configs:
-            rows += _config_rows(name, size, batch, repeat, threads, quick)
+            rows += _config_rows(name, size, batch, repeat, threads, quick, device)
     return rows
 
 
@@ -290,5 +344,6 @@ if __name__ == "__main__":  # python -m benchmarks.suite_model [--quick]: the ro
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     for r in run(p.parse_args()):
         print(r.as_dict())

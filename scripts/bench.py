@@ -3,6 +3,7 @@
     python scripts/bench.py                 # every suite
     python scripts/bench.py core nn         # chosen suites
     python scripts/bench.py model --json bench.json --threads 2
+    python scripts/bench.py model --device gpu  # the model rows on CUDA (needs CuPy and torch with CUDA)
 
 Suites live in benchmarks/suite_<name>.py and expose ``run(args) -> list[Row]``. Ratios below 1 mean lucid
 is faster. Absolute times depend on the machine; compare ratios.
@@ -47,10 +48,14 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads for torch and BLAS (default 2)")
     parser.add_argument("--repeat", type=int, default=5, help="timed repetitions per case (median is kept)")
     parser.add_argument("--quick", action="store_true", help="fewer/smaller cases (smoke test)")
+    parser.add_argument("--device", choices=("cpu", "gpu"), default="cpu",
+                        help="gpu: the model suite on CUDA (lucid through CuPy, torch on cuda); no memory rows")
     args = parser.parse_args(argv)
     unknown = [s for s in args.suites or [] if s not in SUITES]
     if unknown:
         parser.error(f"unknown suite(s) {unknown}; expected some of {SUITES}")
+    if args.device == "gpu" and (args.suites or SUITES) != ["model"]:
+        parser.error(f"--device gpu: only the model suite has GPU rows (asked for {args.suites or SUITES})")
 
     import lucid  # noqa: F401  first: numba's threading layer (workqueue) and OpenBLAS's idle threads are lucid's choice
     import torch
@@ -72,7 +77,8 @@ def main(argv=None) -> int:
     if args.json:
         meta = {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(),
                 "python": platform.python_version(), "torch": torch.__version__, "threads": args.threads,
-                "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "numba_threading_layer": _numba_layer()}
+                "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "numba_threading_layer": _numba_layer(),
+                "device": args.device}
         tmp = pathlib.Path(args.json + ".tmp")
         tmp.write_text(json.dumps({"meta": meta, "rows": [r.as_dict() for r in rows]}, indent=2))
         os.replace(tmp, args.json)

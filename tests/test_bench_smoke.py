@@ -60,8 +60,9 @@ def test_bench_model_quick_rows_and_json(tmp_path, monkeypatch, capsys):
         # lucid selects "workqueue"; OpenMP here would mean numba's threads started before lucid was imported
         assert "numba_layer=workqueue" in env_line
 
+    assert "device=cpu" in env_line
     data = json.loads(out.read_text())
-    assert data["meta"]["threads"] == 1
+    assert data["meta"]["threads"] == 1 and data["meta"]["device"] == "cpu"
     rows = data["rows"]
     assert [r["case"] for r in rows] == ["atto 32x32 b2 eval forward", "atto 32x32 b2 train step"]
     for r, line in zip(rows, printed[1:]):
@@ -108,3 +109,22 @@ def test_paired_check_prints_both_frameworks_and_three_ratios(mode, monkeypatch,
     lucid_line = next(line for line in out.splitlines() if line.strip().startswith("lucid ms:"))
     assert len(lucid_line.split(":")[1].split()) == 2  # one timed run per pair
     assert f"b2 {mode}, 2 pairs" in out and "ratio of minimums" in out and "median of per-pair ratios" in out
+
+
+def test_gpu_rows_need_a_gpu_and_the_model_suite(monkeypatch, capsys):
+    """``--device gpu``: the model suite on CUDA where lucid (CuPy) and torch both see a GPU; elsewhere a clear
+    exit naming what is missing, before any model is built; other suites refuse it."""
+    import torch
+
+    from lucid import _backend
+
+    with pytest.raises(SystemExit) as exc:
+        _bench_main()(["nn", "--device", "gpu"])
+    assert exc.value.code == 2 and "only the model suite" in capsys.readouterr().err
+    monkeypatch.setattr(suite_model, "QUICK_CONFIGS", [("inception_next_atto", 32, 2)])
+    if _backend.gpu_available() and torch.cuda.is_available():  # a CUDA machine: the rows themselves
+        assert _bench_main()(["model", "--quick", "--device", "gpu"]) == 0
+        assert "device=gpu" in capsys.readouterr().out
+        return
+    with pytest.raises(SystemExit, match="model suite --device gpu: .*(CuPy|torch.cuda)"):
+        _bench_main()(["model", "--quick", "--device", "gpu"])
