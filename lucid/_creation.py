@@ -27,7 +27,7 @@ def _make(array, requires_grad: bool) -> Tensor:
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (list, scalar, array or Tensor)."""
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if isinstance(data, np.ndarray) or _backend.device_of(data) == "gpu":
         data = data.copy()
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, device=device)

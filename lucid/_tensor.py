@@ -1,6 +1,13 @@
 """``Tensor``: an array (NumPy on "cpu", CuPy on "gpu") plus what autograd needs.
 
-Memory layout. A tensor's ``data`` is an ndarray whose *shape* is PyTorch's (NCHW for images) but whose
+Arrays. ``tensor.array`` is the NumPy (or CuPy) array itself: what ops compute on, shared, never copied.
+``tensor.data`` is PyTorch's ``.data``: a Tensor sharing that array, cut from the graph, for code such as
+``p.data.add_(...)`` or ``p.data.copy_(...)``. Where lucid differs from torch: an in-place change made through
+``.data`` counts as an in-place change of the tensor itself (its ``_version`` is bumped), so cached folded
+weights see it, and autograd raises instead of silently using the new values if the tensor was saved for a
+backward that has not run yet.
+
+Memory layout. A tensor's ``array`` is an ndarray whose *shape* is PyTorch's (NCHW for images) but whose
 *strides* may be anything NumPy allows. The conv, norm and pooling ops produce 4-D activations stored
 channels-last (an NHWC buffer seen through an NCHW-shaped transposed view, PyTorch's ``channels_last``
 memory format), because then every 1x1 convolution and Linear is one ``(N*H*W, C) @ (C, C')`` GEMM with no
@@ -43,12 +50,12 @@ class Tensor:
     dtype is kept unless ``dtype`` is given), a nested list or a scalar (floats become float32, ints int64).
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "grad_fn", "_version", "_hooks", "__weakref__")
+    __slots__ = ("array", "grad", "requires_grad", "grad_fn", "_version", "_hooks", "_data_of", "__weakref__")
     __array_priority__ = 1000  # make ndarray <op> Tensor defer to Tensor's reflected operator
 
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None) -> None:
         if isinstance(data, Tensor):
-            data = data.data
+            data = data.array
         if device is not None:
             device = _backend.normalize_device(device)
         is_array = isinstance(data, np.ndarray) or _backend.device_of(data) == "gpu"
@@ -65,11 +72,12 @@ class Tensor:
             _backend.normalize_dtype(arr.dtype)  # refuse object/str arrays (e.g. lists of None or strings)
         if device is not None:
             arr = _backend.to_device(arr, device)
-        self.data = arr
+        self.array = arr
         self.grad = None
         self.grad_fn = None
         self._version = 0
         self._hooks = None
+        self._data_of = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -78,30 +86,55 @@ class Tensor:
     def _wrap(cls, array) -> "Tensor":
         """Wrap an array without checks or copies (internal fast path)."""
         t = object.__new__(cls)
-        t.data = array
+        t.array = array
         t.grad = None
         t.grad_fn = None
         t.requires_grad = False
         t._version = 0
         t._hooks = None
+        t._data_of = None
         return t
+
+    # -- torch's .data --------------------------------------------------------------------------------------
+    @property
+    def data(self) -> "Tensor":
+        """A tensor sharing this one's array, outside autograd (torch's ``.data``; see the module docstring
+        for where lucid differs). ``tensor.array`` is the raw NumPy/CuPy array."""
+        t = Tensor._wrap(self.array)
+        t._data_of = self if self._data_of is None else self._data_of
+        return t
+
+    @data.setter
+    def data(self, value) -> None:
+        """``tensor.data = other``: this tensor now holds ``other``'s array (a Tensor or an ndarray), as in torch."""
+        array = value.array if isinstance(value, Tensor) else value
+        if _backend.device_of(array) == "cpu" and not isinstance(array, np.ndarray):
+            raise TypeError(f"tensor.data = value: expected a Tensor or an array, got {type(value).__name__}")
+        self.array = array  # a new array: caches keyed on the old one see the change by identity
+
+    def _bump_version(self) -> None:
+        """Record an in-place change (autograd's saved-tensor check and lucid's derived-value caches read it);
+        a ``.data`` alias passes it on to the tensor it was taken from."""
+        self._version += 1
+        if self._data_of is not None:
+            self._data_of._version += 1
 
     # -- basic attributes -----------------------------------------------------------------------------------
     @property
     def shape(self) -> tuple:
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def device(self) -> str:
-        return "cpu" if isinstance(self.data, np.ndarray) else _backend.device_of(self.data)
+        return "cpu" if isinstance(self.array, np.ndarray) else _backend.device_of(self.array)
 
     @property
     def is_leaf(self) -> bool:
@@ -117,34 +150,34 @@ class Tensor:
 
     def size(self, dim=None):
         if dim is None:
-            return self.data.shape
-        return self.data.shape[dim]
+            return self.array.shape
+        return self.array.shape[dim]
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def element_size(self) -> int:
-        return self.data.itemsize
+        return self.array.itemsize
 
     def __len__(self) -> int:
-        if self.data.ndim == 0:
+        if self.array.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
-        return self.data.shape[0]
+        return self.array.shape[0]
 
     def is_contiguous(self, memory_format=None) -> bool:
         if memory_format == "channels_last" and self.ndim == 4:
-            return bool(self.data.transpose(0, 2, 3, 1).flags.c_contiguous)
-        return bool(self.data.flags.c_contiguous)
+            return bool(self.array.transpose(0, 2, 3, 1).flags.c_contiguous)
+        return bool(self.array.flags.c_contiguous)
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self.array.dtype.kind == "f"
 
     # -- autograd -------------------------------------------------------------------------------------------
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.array.dtype.kind != "f":
             raise RuntimeError(f"only floating point tensors can require gradients, got dtype {self.dtype}")
         if not requires_grad and self.grad_fn is not None:
             raise RuntimeError("requires_grad_(False) is only allowed on leaf tensors; use detach()")
@@ -161,19 +194,19 @@ class Tensor:
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn")
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs; got shape {tuple(self.shape)}, "
                     "pass gradient= of that shape"
                 )
-            g = _backend.xp_of(self.data).ones(self.data.shape, dtype=self.data.dtype)
+            g = _backend.xp_of(self.array).ones(self.array.shape, dtype=self.array.dtype)
         else:
-            g = gradient.data if isinstance(gradient, Tensor) else _backend.xp_of(self.data).asarray(gradient)
-            if g.shape != self.data.shape:
+            g = gradient.array if isinstance(gradient, Tensor) else _backend.xp_of(self.array).asarray(gradient)
+            if g.shape != self.array.shape:
                 raise RuntimeError(
                     f"gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(self.shape)}"
                 )
-            g = g.astype(self.data.dtype, copy=False)
+            g = g.astype(self.array.dtype, copy=False)
         run_backward(self, g, retain_graph=retain_graph)
 
     def register_hook(self, hook):
@@ -198,7 +231,7 @@ class Tensor:
 
     def detach(self) -> "Tensor":
         """A tensor sharing this one's data, cut from the graph."""
-        return Tensor._wrap(self.data)
+        return Tensor._wrap(self.array)
 
     def detach_(self) -> "Tensor":
         self.grad_fn = None
@@ -211,7 +244,7 @@ class Tensor:
         as in PyTorch; use ``detach().numpy()``."""
         if self.requires_grad and _state["enabled"]:
             raise RuntimeError("can't call numpy() on a tensor that requires grad; use tensor.detach().numpy()")
-        return _backend.to_device(self.data, "cpu")
+        return _backend.to_device(self.array, "cpu")
 
     def __array__(self, dtype=None, copy=None):
         """``np.asarray(tensor)`` gives the values (as torch does; errors if the tensor requires grad).
@@ -224,12 +257,12 @@ class Tensor:
         return a.copy() if copy else a
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item() needs a tensor with one element, got shape {tuple(self.shape)}")
-        return _backend.to_device(self.data, "cpu").reshape(()).item()
+        return _backend.to_device(self.array, "cpu").reshape(()).item()
 
     def tolist(self):
-        return _backend.to_device(self.data, "cpu").tolist()
+        return _backend.to_device(self.array, "cpu").tolist()
 
     def to(self, *args, dtype=None, device=None, copy: bool = False) -> "Tensor":
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords; differentiable."""
@@ -301,75 +334,75 @@ class Tensor:
 
     def _set_inplace(self, result) -> "Tensor":
         self._check_inplace()
-        result = result.data if isinstance(result, Tensor) else result
-        if result.shape != self.data.shape:
+        result = result.array if isinstance(result, Tensor) else result
+        if result.shape != self.array.shape:
             raise RuntimeError(
                 f"in-place result of shape {tuple(result.shape)} does not fit tensor of shape {tuple(self.shape)}"
             )
-        self.data[...] = result
-        self._version += 1
+        self.array[...] = result
+        self._bump_version()
         return self
 
     def _inplace_binary(self, ufunc, other) -> "Tensor":
         self._check_inplace()
-        o = other.data if isinstance(other, Tensor) else other
+        o = other.array if isinstance(other, Tensor) else other
         try:
-            ufunc(self.data, o, out=self.data, casting="same_kind")
+            ufunc(self.array, o, out=self.array, casting="same_kind")
         except (TypeError, ValueError) as exc:
             raise RuntimeError(f"in-place {ufunc.__name__} on tensor of shape {tuple(self.shape)} and dtype "
                                f"{self.dtype} with operand of shape {tuple(np.shape(o))}: {exc}") from None
-        self._version += 1
+        self._bump_version()
         return self
 
     def __iadd__(self, other):
-        return self._inplace_binary(_backend.xp_of(self.data).add, other)
+        return self._inplace_binary(_backend.xp_of(self.array).add, other)
 
     def __isub__(self, other):
-        return self._inplace_binary(_backend.xp_of(self.data).subtract, other)
+        return self._inplace_binary(_backend.xp_of(self.array).subtract, other)
 
     def __imul__(self, other):
-        return self._inplace_binary(_backend.xp_of(self.data).multiply, other)
+        return self._inplace_binary(_backend.xp_of(self.array).multiply, other)
 
     def __itruediv__(self, other):
-        return self._inplace_binary(_backend.xp_of(self.data).true_divide, other)
+        return self._inplace_binary(_backend.xp_of(self.array).true_divide, other)
 
     def add_(self, other, alpha=1):
-        return self._inplace_binary(_backend.xp_of(self.data).add, other if alpha == 1 else other * alpha)
+        return self._inplace_binary(_backend.xp_of(self.array).add, other if alpha == 1 else other * alpha)
 
     def sub_(self, other, alpha=1):
-        return self._inplace_binary(_backend.xp_of(self.data).subtract, other if alpha == 1 else other * alpha)
+        return self._inplace_binary(_backend.xp_of(self.array).subtract, other if alpha == 1 else other * alpha)
 
     def mul_(self, other):
-        return self._inplace_binary(_backend.xp_of(self.data).multiply, other)
+        return self._inplace_binary(_backend.xp_of(self.array).multiply, other)
 
     def div_(self, other):
-        return self._inplace_binary(_backend.xp_of(self.data).true_divide, other)
+        return self._inplace_binary(_backend.xp_of(self.array).true_divide, other)
 
     def zero_(self):
         return self.fill_(0)
 
     def fill_(self, value):
         self._check_inplace()
-        self.data[...] = value.data if isinstance(value, Tensor) else value
-        self._version += 1
+        self.array[...] = value.array if isinstance(value, Tensor) else value
+        self._bump_version()
         return self
 
     def copy_(self, src):
-        src = src.data if isinstance(src, Tensor) else src
-        return self._set_inplace(_backend.xp_of(self.data).broadcast_to(
-            _backend.to_device(_backend.xp_of(src).asarray(src), self.device), self.data.shape))
+        src = src.array if isinstance(src, Tensor) else src
+        return self._set_inplace(_backend.xp_of(self.array).broadcast_to(
+            _backend.to_device(_backend.xp_of(src).asarray(src), self.device), self.array.shape))
 
     def clamp_(self, min=None, max=None):
         self._check_inplace()
-        _backend.xp_of(self.data).clip(self.data, min, max, out=self.data)
-        self._version += 1
+        _backend.xp_of(self.array).clip(self.array, min, max, out=self.array)
+        self._bump_version()
         return self
 
     def __setitem__(self, index, value) -> None:
         self._check_inplace()
         index = _ops.shape.unwrap_index(index)
-        self.data[index] = value.data if isinstance(value, Tensor) else value
-        self._version += 1
+        self.array[index] = value.array if isinstance(value, Tensor) else value
+        self._bump_version()
 
     # -- operators ------------------------------------------------------------------------------------------
     def __add__(self, other):
@@ -436,7 +469,7 @@ class Tensor:
         return _ops.elementwise.compare("greater_equal", self, other)
 
     def __invert__(self):
-        return Tensor._wrap(~self.data)
+        return Tensor._wrap(~self.array)
 
     def __and__(self, other):
         return _ops.elementwise.compare("logical_and", self, other)
@@ -447,9 +480,9 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
-            raise RuntimeError(f"the truth value of a tensor with {self.data.size} elements is ambiguous")
-        return bool(self.data.reshape(()))
+        if self.array.size != 1:
+            raise RuntimeError(f"the truth value of a tensor with {self.array.size} elements is ambiguous")
+        return bool(self.array.reshape(()))
 
     def __float__(self) -> float:
         return float(self.item())
@@ -458,7 +491,7 @@ class Tensor:
         return int(self.item())
 
     def __index__(self) -> int:
-        if self.data.dtype.kind not in "iu":
+        if self.array.dtype.kind not in "iu":
             raise TypeError("only integer tensors can be used as an index")
         return int(self.item())
 
@@ -470,7 +503,7 @@ class Tensor:
             yield self[i]
 
     def __repr__(self) -> str:
-        body = np.array2string(_backend.to_device(self.data, "cpu"), separator=", ", precision=4,
+        body = np.array2string(_backend.to_device(self.array, "cpu"), separator=", ", precision=4,
                                prefix="tensor(")
         extras = []
         if self.dtype not in (_backend.float32, _backend.int64, _backend.bool_):

@@ -138,7 +138,7 @@ randperm = permutation
 
 def bernoulli(p, size=None, generator=None, device=None) -> Tensor:
     """0/1 float32 samples, 1 with probability ``p`` (a float, or a tensor of probabilities)."""
-    probs = p.data if isinstance(p, Tensor) else p
+    probs = p.array if isinstance(p, Tensor) else p
     probs = _backend.to_device(probs, "cpu") if not isinstance(probs, (float, int)) else probs
     shape = np.shape(probs) if size is None else _size((size,) if isinstance(size, int) else (size,))
     arr = (_gen(generator).random(shape, dtype=np.float32) < probs).astype(np.float32)

@@ -82,7 +82,7 @@ class _Encoder:
         if isinstance(obj, Tensor):
             if obj.dtype.kind not in "fiub":
                 raise SerializationError(f"save: tensor at {path or '<root>'} has unsupported dtype {obj.dtype}")
-            name = self._array(obj, _backend.to_device(obj.data, "cpu"), path)
+            name = self._array(obj, _backend.to_device(obj.array, "cpu"), path)
             node = {"__tensor__": name}
             if obj.device != "cpu":
                 node["device"] = obj.device

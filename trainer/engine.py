@@ -114,7 +114,7 @@ def evaluate(model: nn.Module, loader, num_classes: int, device: str = "cpu", li
             if i >= total:
                 break
             logits = model(_to_tensor(x, device))
-            acc.update(lucid._backend.to_device(logits.data, "cpu"), y)
+            acc.update(lucid._backend.to_device(logits.array, "cpu"), y)
     return acc.compute()
 
 
@@ -122,7 +122,7 @@ def _grad_norm(params) -> float:
     total = 0.0
     for p in params:
         if p.grad is not None:
-            g = p.grad.data
+            g = p.grad.array
             total += float((g * g).sum())
     return math.sqrt(total)
 
@@ -230,7 +230,7 @@ def fit(cfg, run_dir) -> FitResult:
                 n = x.shape[0]
                 seen += n
                 log_seen += n
-                preds = lucid._backend.to_device(logits.data, "cpu").argmax(1)
+                preds = lucid._backend.to_device(logits.array, "cpu").argmax(1)
                 labels = y.argmax(1) if y.ndim == 2 else y
                 run_correct += int((preds == labels).sum())
                 run_loss += loss_value * n
@@ -260,7 +260,7 @@ def fit(cfg, run_dir) -> FitResult:
                                 "val_ema/top5": val_ema["top5"]})
             writer.add_scalars_dict(scalars, step)
             if tcfg.histogram_interval and (epoch + 1) % int(tcfg.histogram_interval) == 0:
-                writer.add_histograms(((n, lucid._backend.to_device(p.data, "cpu")) for n, p in
+                writer.add_histograms(((n, lucid._backend.to_device(p.array, "cpu")) for n, p in
                                        model.named_parameters()), step, prefix="weights/")
             is_best = val["top1"] > best_top1
             best_top1 = max(best_top1, val["top1"])

@@ -138,9 +138,9 @@ def run_evaluation(cfg, run_dir) -> dict:
             if i >= total:
                 break
             xt = lucid.Tensor(x, device=device)
-            logits = model(xt).data
+            logits = model(xt).array
             if cfg.tta_hflip:
-                logits = (logits + model(lucid.Tensor(np.ascontiguousarray(x[..., ::-1]), device=device)).data) / 2
+                logits = (logits + model(lucid.Tensor(np.ascontiguousarray(x[..., ::-1]), device=device)).array) / 2
             logits = np.asarray(lucid._backend.to_device(logits, "cpu"), dtype=np.float32)
             acc.update(logits, y)
             hardest.update(x, logits, y)

@@ -41,14 +41,13 @@ __all__ = [
 # input handling
 # ----------------------------------------------------------------------------------------------------------
 def _to_numpy(x, name: str) -> np.ndarray:
-    """Host NumPy array for ``x``: a NumPy array as is, a CuPy array copied to host, a lucid Tensor's data."""
+    """Host NumPy array for ``x``: a NumPy array as is, a CuPy array copied to host, a lucid Tensor's values."""
     if isinstance(x, np.ndarray):
         return x
     if hasattr(x, "__cuda_array_interface__") and hasattr(x, "get"):  # cupy.ndarray
         return x.get()
-    data = getattr(x, "data", None)  # lucid.Tensor: .data is the numpy/cupy array
-    if isinstance(data, np.ndarray) or hasattr(data, "__cuda_array_interface__"):
-        return _to_numpy(data, name)
+    if callable(getattr(x, "detach", None)) and callable(getattr(x, "numpy", None)):  # lucid.Tensor (torch too)
+        return x.detach().numpy()
     try:
         return np.asarray(x)
     except Exception as exc:
@@ -338,7 +337,7 @@ class MetricAccumulator:
 
         acc = MetricAccumulator(num_classes=100, class_names=names)
         for images, labels in loader:
-            acc.update(model(images).data, labels)
+            acc.update(model(images).array, labels)
         metrics = acc.compute()          # JSON-ready dict
         worst = acc.hardest_misclassified(16)   # sample indices, in update order
 

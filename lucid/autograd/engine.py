@@ -35,9 +35,9 @@ def _accumulate_leaf(tensor, grad, stored: dict) -> None:
     for hook in tensor._hooks or ():
         out = hook(Tensor._wrap(grad))
         if out is not None:
-            grad = out.data
-    if grad.dtype != tensor.data.dtype:
-        grad = grad.astype(tensor.data.dtype)
+            grad = out.array
+    if grad.dtype != tensor.array.dtype:
+        grad = grad.astype(tensor.array.dtype)
     if tensor.grad is None:
         owner = _owner(grad)
         if not _writable(grad) or id(owner) in stored:
@@ -46,12 +46,12 @@ def _accumulate_leaf(tensor, grad, stored: dict) -> None:
         stored[id(owner)] = owner  # keep a reference so the id stays unique during this pass
         tensor.grad = Tensor._wrap(grad)
     else:
-        old = tensor.grad.data
+        old = tensor.grad.array
         if _writable(old) and old.shape == grad.shape and old.dtype == grad.dtype:
             # in place, as torch: no allocation, and views of .grad (a flat gradient buffer) stay valid
             xp_of(old).add(old, grad, out=old)
         else:
-            tensor.grad.data = old + grad
+            tensor.grad.array = old + grad
 
 
 def run_backward(root, grad, retain_graph: bool = False) -> None:
@@ -91,11 +91,11 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
             for hook in n._hooks:
                 out = hook(Tensor._wrap(g))
                 if out is not None:
-                    g = out.data
+                    g = out.array
         if n._retained is not None:
             kept = n._retained()
             if kept is not None:
-                kept.grad = Tensor._wrap(g.copy()) if kept.grad is None else Tensor._wrap(kept.grad.data + g)
+                kept.grad = Tensor._wrap(g.copy()) if kept.grad is None else Tensor._wrap(kept.grad.array + g)
         if n._released:
             n.saved_tensors  # raises the "backward a second time" error
         check_saved_versions(n)
@@ -117,10 +117,10 @@ def run_backward(root, grad, retain_graph: bool = False) -> None:
         for t, gi in zip(n._inputs, grads):
             if t is None or gi is None:
                 continue
-            if gi.shape != t.data.shape:
+            if gi.shape != t.array.shape:
                 raise RuntimeError(
                     f"{type(n).__name__}.backward returned a gradient of shape {tuple(gi.shape)} for an input "
-                    f"of shape {tuple(t.data.shape)}"
+                    f"of shape {tuple(t.array.shape)}"
                 )
             parent = t.grad_fn
             if parent is None:

@@ -17,7 +17,7 @@ Every lucid op is a subclass with two static methods::
     y = Exp.apply(x_tensor)
 
 Where lucid differs from ``torch.autograd.Function``: ``forward`` and ``backward`` receive and return the
-raw arrays (``Tensor.data``), not tensors, because ops are written in array code; ``apply`` wraps the result
+raw arrays (``Tensor.array``), not tensors, because ops are written in array code; ``apply`` wraps the result
 in a Tensor and records the graph. A Function has exactly one output. Non-tensor arguments (ints, tuples,
 None) reach ``forward`` unchanged and get ``None`` as their gradient.
 
@@ -99,7 +99,7 @@ class Function:
                     raise RuntimeError(
                         f"{cls.__name__}: expected all tensors on the same device, got {device} and {dev}"
                     )
-                arrays.append(a.data)
+                arrays.append(a.array)
                 needs.append(a.requires_grad)
                 any_grad = any_grad or a.requires_grad
             else:
@@ -135,11 +135,11 @@ def _saved_versions(saved, args, result) -> tuple:
     """
     pairs = []
     for s in saved:
-        if s is result.data:
+        if s is result.array:
             pairs.append((weakref.ref(result), result._version))
             continue
         for a in args:
-            if isinstance(a, Tensor) and s is a.data:
+            if isinstance(a, Tensor) and s is a.array:
                 pairs.append((a, a._version))
                 break
     return tuple(pairs)

@@ -50,10 +50,10 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
         t = inputs[i]
         analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(), dtype=np.float64)
         numeric = np.zeros(t.shape)
-        flat = t.data.reshape(-1) if t.data.flags.c_contiguous else None
+        flat = t.array.reshape(-1) if t.array.flags.c_contiguous else None
         if flat is None:  # make the storage contiguous so elements can be nudged through a flat view
-            t.data = np.ascontiguousarray(t.data)
-            flat = t.data.reshape(-1)
+            t.array = np.ascontiguousarray(t.array)
+            flat = t.array.reshape(-1)
         num_flat = numeric.reshape(-1)
         for k in range(flat.size):
             orig = flat[k]

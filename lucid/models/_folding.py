@@ -60,7 +60,7 @@ def fold_batchnorm_into_1x1(bn: nn.BatchNorm2d, conv: nn.Conv2d) -> tuple:
     parts = (bn.running_mean, bn.running_var, bn.weight, bn.bias, conv.weight, conv.bias)
     if is_grad_enabled() and any(t is not None and t.requires_grad for t in parts):
         return fold_affine(*parts, bn.eps)
-    weight, bias = fold_affine(*(None if t is None else t.data for t in parts), bn.eps)
+    weight, bias = fold_affine(*(None if t is None else t.array for t in parts), bn.eps)
     dtype = conv.weight.dtype
     return Tensor(weight.astype(dtype, copy=False)), Tensor(bias.astype(dtype, copy=False))
 
@@ -102,7 +102,7 @@ class ConvNormSequential(nn.Sequential):
         if not bn_first and bn.num_features != conv.out_channels:
             return None, ()
         sources = (bn.running_mean, bn.running_var, bn.weight, bn.bias, conv.weight, conv.bias)
-        mean, var, gamma, beta, weight, bias = (None if t is None else t.data for t in sources)
+        mean, var, gamma, beta, weight, bias = (None if t is None else t.array for t in sources)
         scale, shift = _scale_shift(mean, var, gamma, beta, bn.eps)
         if bn_first:
             folded_w = weight * scale.reshape(1, -1, 1, 1)

@@ -127,8 +127,8 @@ class MetaNeXtBlock(nn.Module):
     mixer, then one fused MLP (lucid.ops.fused.conv_mlp_gelu) whose fc1 has BatchNorm folded in and whose fc2
     has gamma folded in, adding the shortcut as it writes its output. The folded weights are computed once and
     kept (lucid.nn.derived.DerivedValue) until a source tensor changes (its ``_version``, bumped by every
-    in-place change through lucid, or a new ``.data``), a module changes, or the block goes back to training
-    mode; writing into ``.data`` arrays directly bypasses that check, as it bypasses autograd's.
+    in-place change through lucid, or a new ``.array``), a module changes, or the block goes back to training
+    mode; writing into ``.array`` directly bypasses that check, as it bypasses autograd's.
     """
 
     def __init__(self, dim: int, token_mixer: Type[nn.Module] = nn.Identity, mlp_ratio: float = 4,
@@ -161,11 +161,11 @@ class MetaNeXtBlock(nn.Module):
         bn, fc1, fc2 = self.norm, self.mlp.fc1, self.mlp.fc2
         sources = (bn.running_mean, bn.running_var, bn.weight, bn.bias, fc1.weight, fc1.bias, fc2.weight,
                    fc2.bias, self.gamma)
-        w1, b1 = fold_affine(*(None if t is None else t.data for t in sources[:6]), bn.eps)
-        gamma = self.gamma.data
-        w2 = fc2.weight.data * gamma.reshape(-1, 1, 1, 1)
-        b2 = fc2.bias.data * gamma
-        dtype = fc1.weight.data.dtype
+        w1, b1 = fold_affine(*(None if t is None else t.array for t in sources[:6]), bn.eps)
+        gamma = self.gamma.array
+        w2 = fc2.weight.array * gamma.reshape(-1, 1, 1, 1)
+        b2 = fc2.bias.array * gamma
+        dtype = fc1.weight.array.dtype
         weights = tuple(Tensor(a.astype(dtype, copy=False)) for a in (w1, b1, w2, b2))
         return (*weights, self.mlp.act.approximate, sources), sources
 

@@ -7,11 +7,11 @@ does it once and stays valid while
 
 * no module anywhere changed through Module's API (``Module.structure_epoch``: attribute assignment,
   registration, hooks, a training-mode change), and
-* every source tensor still holds the same array (``.data``) at the same ``_version`` (bumped by every
+* every source tensor still holds the same array (``.array``) at the same ``_version`` (bumped by every
   in-place change through lucid: optimizer steps, ``copy_``, ``load_state_dict``, BatchNorm's running
   statistics in training).
 
-Writing into a source's ``.data`` array directly bypasses the version check, as it bypasses autograd's.
+Writing into a source's ``.array`` directly bypasses the version check, as it bypasses autograd's.
 """
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ class DerivedValue:
         if self._epoch != Module.structure_epoch:
             return False
         for tensor, array, version in self._sources:
-            if tensor.data is not array or tensor._version != version:
+            if tensor.array is not array or tensor._version != version:
                 return False
         return True
 
@@ -56,7 +56,7 @@ class DerivedValue:
             return self._value
         epoch = Module.structure_epoch  # read first: a build that changes a module leaves the value stale
         value, sources = build()
-        self._sources = tuple((t, t.data, t._version) for t in sources if t is not None)
+        self._sources = tuple((t, t.array, t._version) for t in sources if t is not None)
         self._epoch = epoch
         self._value = value
         return value

@@ -55,7 +55,7 @@ def _sample_dtype(tensor):
 
 def _write(tensor: Tensor, values) -> Tensor:
     """Copy host ``values`` into the tensor's array in place (keeping its dtype, layout and device)."""
-    arr = tensor.data
+    arr = tensor.array
     if _backend.device_of(arr) != "cpu":
         values = _backend.to_device(np.ascontiguousarray(values), _backend.device_of(arr))
     arr[...] = values
@@ -189,7 +189,7 @@ def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float 
 def constant_(tensor: Tensor, val) -> Tensor:
     """Fill with ``val``."""
     _check_tensor(tensor, "constant_")
-    tensor.data[...] = val
+    tensor.array[...] = val
     tensor._version += 1
     return tensor
 

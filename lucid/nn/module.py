@@ -270,7 +270,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p.grad.array[...] = 0
 
     def apply(self, fn) -> "Module":
         """Call ``fn(module)`` on every submodule (children first) and on self, like PyTorch."""
@@ -294,19 +294,19 @@ class Module:
                 raise TypeError(f"Module.to only accepts floating point dtypes, got {dtype}")
 
         def convert(t: Tensor) -> None:
-            arr = t.data
+            arr = t.array
             if dtype is not None and arr.dtype.kind == "f" and arr.dtype != dtype:
                 arr = arr.astype(dtype)
             if device is not None:
                 arr = _backend.to_device(arr, device)
-            t.data = arr
+            t.array = arr
             if t.grad is not None:
-                g = t.grad.data
+                g = t.grad.array
                 if dtype is not None and g.dtype != arr.dtype:
                     g = g.astype(arr.dtype)
                 if device is not None:
                     g = _backend.to_device(g, device)
-                t.grad.data = g
+                t.grad.array = g
 
         for m in self.modules():
             for p in m._parameters.values():
@@ -383,10 +383,10 @@ class Module:
                 if k not in state_dict:
                     continue
                 value = state_dict[k]
-                arr = value.data if isinstance(value, Tensor) else np.asarray(value)
-                arr = _backend.to_device(arr, target.device).reshape(target.data.shape)
+                arr = value.array if isinstance(value, Tensor) else np.asarray(value)
+                arr = _backend.to_device(arr, target.device).reshape(target.array.shape)
                 # copy into the existing array (optimizers and EMA keep references to it)
-                target.data[...] = arr.astype(target.data.dtype, copy=False)
+                target.array[...] = arr.astype(target.array.dtype, copy=False)
                 target._version += 1
         return IncompatibleKeys(missing, unexpected)
 

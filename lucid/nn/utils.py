@@ -83,7 +83,7 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
 
     ``norm_type`` may be ``float('inf')`` / ``'inf'`` (largest absolute value). An empty list gives 0.
     """
-    arrays = [t.data for t in _as_list(tensors, "get_total_norm")]
+    arrays = [t.array for t in _as_list(tensors, "get_total_norm")]
     p = _norm_type(norm_type)
     if not arrays:
         return Tensor._wrap(_backend.xp_for("cpu").zeros((), dtype=_backend.float32))
@@ -101,11 +101,11 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
 
 def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
     """Scale the gradients in place by ``min(1, max_norm / (total_norm + 1e-6))`` (PyTorch's formula)."""
-    grads = [p.grad.data for p in _as_list(parameters, "clip_grads_with_norm_") if p.grad is not None]
+    grads = [p.grad.array for p in _as_list(parameters, "clip_grads_with_norm_") if p.grad is not None]
     if not grads:
         return
     xp = xp_of(grads[0])
-    tn = total_norm.data if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
+    tn = total_norm.array if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
     # computed in the norm's dtype (float32 for float32 grads), as PyTorch does, so the factors agree bit for bit
     coef = xp.minimum(tn.dtype.type(max_norm) / (tn + tn.dtype.type(1e-6)), tn.dtype.type(1.0))
     with np.errstate(invalid="ignore"):  # a non-finite norm gives nan grads, silently, as in torch
@@ -144,7 +144,7 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     clip_value = float(clip_value)
     for p in _as_list(parameters, "clip_grad_value_"):
         if p.grad is not None:
-            g = p.grad.data
+            g = p.grad.array
             xp_of(g).clip(g, -clip_value, clip_value, out=g)
 
 
@@ -179,12 +179,12 @@ def vector_to_parameters(vec: Tensor, parameters) -> None:
     total = sum(p.numel() for p in params)
     if total != vec.shape[0]:
         raise ValueError(f"vector_to_parameters: vec has {vec.shape[0]} elements but the parameters hold {total}")
-    src = vec.data
+    src = vec.array
     offset = 0
     with no_grad():
         for p in params:
             n = p.numel()
             chunk = _backend.to_device(src[offset:offset + n], p.device).reshape(p.shape)
-            p.data[...] = chunk
+            p.array[...] = chunk
             p._version += 1
             offset += n

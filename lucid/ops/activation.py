@@ -24,7 +24,7 @@ __all__ = ["gelu", "silu", "softplus", "leaky_relu", "hardswish", "hardsigmoid",
 def _float(x, name):
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: input must be a Tensor, got {type(x).__name__}")
-    return x if x.data.dtype.kind == "f" else x.to(_backend.float32)
+    return x if x.array.dtype.kind == "f" else x.to(_backend.float32)
 
 
 class GELU(Function):

@@ -57,7 +57,7 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
         raise TypeError(f"dropout: input must be a Tensor, got {type(input).__name__}")
     if not training or p == 0.0:
         return input
-    if input.data.dtype.kind != "f":
+    if input.array.dtype.kind != "f":
         raise TypeError(f"dropout: input must be floating point, got dtype {input.dtype}")
     mask = _keep_mask(input.shape, 1.0 - p, input.dtype, input.device)
     return _MaskMul.apply(input, mask)

@@ -28,9 +28,9 @@ def _prepare(a, b, need_float: bool = False):
     if not ta and not tb:
         raise TypeError(f"expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
     if ta and tb:
-        da, db = a.data.dtype, b.data.dtype
+        da, db = a.array.dtype, b.array.dtype
         if da != db:
-            target = result_type(da, db, a.data.ndim == 0, b.data.ndim == 0)
+            target = result_type(da, db, a.array.ndim == 0, b.array.ndim == 0)
             if need_float and target.kind != "f":
                 target = _backend.float32
             a = a if da == target else a.to(target)
@@ -46,7 +46,7 @@ def _prepare(a, b, need_float: bool = False):
         raise TypeError(f"unsupported operand type {type(s).__name__} for a Tensor operation")
     if isinstance(s, np.generic):
         s = s.item()
-    kind = t.data.dtype.kind
+    kind = t.array.dtype.kind
     if kind != "f" and (isinstance(s, float) or need_float):
         t = t.to(_backend.float32)
     elif kind == "b" and isinstance(s, int) and not isinstance(s, bool):
@@ -198,7 +198,7 @@ def neg(a):
 # ---------------------------------------------------------------------------------------------------------
 # unary math
 def _float_input(x: Tensor) -> Tensor:
-    return x if x.data.dtype.kind == "f" else x.to(_backend.float32)
+    return x if x.array.dtype.kind == "f" else x.to(_backend.float32)
 
 
 class Exp(Function):
@@ -404,7 +404,7 @@ def clamp(x, min=None, max=None):  # noqa: A002
         if max is not None:
             out = minimum(out, max if isinstance(max, Tensor) else Tensor(max, dtype=x.dtype))
         return out
-    if x.data.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
+    if x.array.dtype.kind != "f" and (isinstance(min, float) or isinstance(max, float)):
         x = x.to(_backend.float32)
     return Clamp.apply(x, min, max)
 
@@ -467,7 +467,7 @@ class Where(Function):
 
 def where(condition, input, other):  # noqa: A002
     """Elements of ``input`` where ``condition`` is true, else of ``other`` (broadcasting)."""
-    cond = condition.data if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     if isinstance(input, Tensor) or isinstance(other, Tensor):
@@ -486,7 +486,7 @@ def where(condition, input, other):  # noqa: A002
 def compare(ufunc_name: str, a, b) -> Tensor:
     """Comparison / logical op: a bool tensor without gradient."""
     a, b = _prepare(a, b)
-    xa = a.data if isinstance(a, Tensor) else a
-    xb = b.data if isinstance(b, Tensor) else b
+    xa = a.array if isinstance(a, Tensor) else a
+    xb = b.array if isinstance(b, Tensor) else b
     xp = xp_of(xa) if isinstance(a, Tensor) else xp_of(xb)
     return Tensor._wrap(getattr(xp, ufunc_name)(xa, xb))

@@ -212,13 +212,13 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     x = input
     if x.ndim == 0:
         raise ValueError("cross_entropy: input must have at least 1 dimension (C,) or (N, C, ...), got a scalar")
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise TypeError(f"cross_entropy: input must be floating point logits, got dtype {x.dtype}")
     if not isinstance(target, Tensor):
         target = Tensor(target, device=x.device)
     C = _num_classes(x)
     _check_weight(weight, C)
-    soft = target.data.dtype.kind == "f"  # class probabilities, not indices
+    soft = target.array.dtype.kind == "f"  # class probabilities, not indices
     if soft:
         if tuple(target.shape) != tuple(x.shape):
             raise ValueError(f"cross_entropy: probability targets must have the input's shape {tuple(x.shape)}, "
@@ -227,12 +227,12 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
             target = target.to(x.dtype)
     else:
         expect = tuple(x.shape[:1] + x.shape[2:]) if x.ndim >= 2 else ()
-        if target.data.dtype.kind not in "iu":
+        if target.array.dtype.kind not in "iu":
             raise TypeError(f"cross_entropy: class-index targets must be integers, got dtype {target.dtype}")
         if tuple(target.shape) != expect:
             raise ValueError(f"cross_entropy: for input of shape {tuple(x.shape)} class-index targets must have "
                              f"shape {expect}, got {tuple(target.shape)}")
-    wdata = None if weight is None else (weight.data if isinstance(weight, Tensor) else weight)
+    wdata = None if weight is None else (weight.array if isinstance(weight, Tensor) else weight)
     return CrossEntropy.apply(x, target, wdata, int(ignore_index), reduction, float(label_smoothing), soft)
 
 
@@ -276,14 +276,14 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     if not isinstance(target, Tensor):
         target = Tensor(target, device=x.device)
     expect = tuple(x.shape[:1] + x.shape[2:]) if x.ndim >= 2 else ()
-    if target.data.dtype.kind not in "iu":
+    if target.array.dtype.kind not in "iu":
         raise TypeError(f"nll_loss: targets must be integer class indices, got dtype {target.dtype}")
     if tuple(target.shape) != expect:
         raise ValueError(f"nll_loss: for input of shape {tuple(x.shape)} targets must have shape {expect}, "
                          f"got {tuple(target.shape)}")
     C = _num_classes(x)
     _check_weight(weight, C)
-    wdata = None if weight is None else (weight.data if isinstance(weight, Tensor) else weight)
+    wdata = None if weight is None else (weight.array if isinstance(weight, Tensor) else weight)
     return NLLLoss.apply(x, target, wdata, int(ignore_index), reduction)
 
 
@@ -370,7 +370,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     if tuple(target.shape) != tuple(input.shape):
         raise ValueError(f"Target size ({tuple(target.shape)}) must be the same as input size "
                          f"({tuple(input.shape)})")
-    if input.data.dtype.kind != "f":
+    if input.array.dtype.kind != "f":
         raise TypeError(f"binary_cross_entropy_with_logits: input must be floating point, got {input.dtype}")
     if target.dtype != input.dtype:
         target = target.to(input.dtype)
@@ -378,7 +378,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     def arr(v):
         if v is None:
             return None
-        a = v.data if isinstance(v, Tensor) else xp_of(input.data).asarray(v)
+        a = v.array if isinstance(v, Tensor) else xp_of(input.array).asarray(v)
         return a.astype(input.dtype, copy=False)
 
     return BCEWithLogits.apply(input, target, arr(weight), arr(pos_weight), reduction)

@@ -32,7 +32,7 @@ __all__ = ["batch_norm", "layer_norm", "group_norm"]
 
 
 def _data(t):
-    return None if t is None else (t.data if isinstance(t, Tensor) else t)
+    return None if t is None else (t.array if isinstance(t, Tensor) else t)
 
 
 def _channels_last_matrix(x):
@@ -148,7 +148,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         raise TypeError(f"batch_norm: input must be a Tensor, got {type(x).__name__}")
     if x.ndim < 2:
         raise ValueError(f"batch_norm: expected input of shape (N, C, *), got shape {tuple(x.shape)}")
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise TypeError(f"batch_norm: input must be floating point, got dtype {x.dtype}")
     C = x.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight),
@@ -161,7 +161,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not training and running_mean is None:
         raise RuntimeError("batch_norm: running_mean must be defined in evaluation mode (training=False)")
     if training:
-        size = x.data.size // C if C else 0
+        size = x.array.size // C if C else 0
         if size == 1:
             raise ValueError(f"Expected more than 1 value per channel when training, got input size "
                              f"{tuple(x.shape)}")
@@ -170,7 +170,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          "1 / num_batches_tracked as momentum (BatchNorm2d does this)")
     out = BatchNorm.apply(x, weight, bias, _data(running_mean), _data(running_var), bool(training),
                           float(momentum), float(eps))
-    if training and x.data.size:
+    if training and x.array.size:
         # the running statistics changed in place: say so, as any in-place change does (caches of folded
         # weights, e.g. InceptionNeXt's inference path, check these versions)
         for t in (running_mean, running_var):
@@ -232,7 +232,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         if t is not None and tuple(t.shape) != nshape:
             raise RuntimeError(f"layer_norm: {name} must have shape {nshape} (normalized_shape), "
                                f"got {tuple(t.shape)}")
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise TypeError(f"layer_norm: input must be floating point, got dtype {x.dtype}")
     return LayerNorm.apply(x, weight, bias, nshape, float(eps))
 
@@ -316,6 +316,6 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     for name, t in (("weight", weight), ("bias", bias)):
         if t is not None and tuple(t.shape) != (C,):
             raise RuntimeError(f"group_norm: {name} must have shape ({C},), got {tuple(t.shape)}")
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise TypeError(f"group_norm: input must be floating point, got dtype {x.dtype}")
     return GroupNorm.apply(x, weight, bias, G, float(eps))

@@ -104,13 +104,13 @@ def _correction(correction, unbiased):
 def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001
     if dtype is not None:
         x = x.to(dtype)
-    elif x.data.dtype.kind in "bi" and x.data.dtype != np.int64:
+    elif x.array.dtype.kind in "bi" and x.array.dtype != np.int64:
         x = x.to(_backend.int64)  # PyTorch sums bools and ints as int64
     return Sum.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
 
 def mean(x, dim=None, keepdim=False):
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise RuntimeError(f"mean() needs a floating point tensor, got dtype {x.dtype}; call .float() first")
     return Mean.apply(x, normalize_dims(dim, x.ndim), keepdim)
 
@@ -124,7 +124,7 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
     """
     if isinstance(dim, bool):  # var(unbiased) without dim, as torch allows
         dim, unbiased = None, dim
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise RuntimeError(f"var()/std() need a floating point tensor, got dtype {x.dtype}; call .float() first")
     return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(correction, unbiased))
 
@@ -176,7 +176,7 @@ class MaxDim(Function):
 
 
 def _check_nonempty(x, op, dim):
-    if x.data.size == 0 and (dim is None or x.shape[dim] == 0):
+    if x.array.size == 0 and (dim is None or x.shape[dim] == 0):
         raise IndexError(f"{op}(): expected a non-empty tensor (got shape {tuple(x.shape)}, dim={dim})")
 
 
@@ -188,7 +188,7 @@ def _max_or_min(x, dim, keepdim, is_max):
     d = normalize_dim(dim, x.ndim)
     _check_nonempty(x, name, d)
     src = x if x.ndim else x.reshape(1)
-    indices = src.data.argmax(axis=d) if is_max else src.data.argmin(axis=d)
+    indices = src.array.argmax(axis=d) if is_max else src.array.argmin(axis=d)
     values = MaxDim.apply(src, d, keepdim, indices)
     if keepdim:
         indices = xp_of(indices).expand_dims(indices, d)
@@ -221,7 +221,7 @@ def amin(x, dim=None, keepdim=False):
 
 
 def _arg(x, dim, keepdim, is_max):
-    data = x.data
+    data = x.array
     if dim is None:
         out = data.reshape(-1).argmax() if is_max else data.reshape(-1).argmin()
         out = xp_of(data).asarray(out, dtype=np.int64)
@@ -314,7 +314,7 @@ class LogSoftmax(Function):
 def _softmax_input(x, dtype):
     if dtype is not None:
         return x.to(dtype)
-    return x if x.data.dtype.kind == "f" else x.to(_backend.float32)
+    return x if x.array.dtype.kind == "f" else x.to(_backend.float32)
 
 
 def softmax(x, dim, dtype=None):
@@ -368,6 +368,6 @@ def norm(x, p=2, dim=None, keepdim=False):
         p = 2
     if isinstance(p, str) or not p > 0:
         raise ValueError(f"norm: unsupported p={p!r}; expected a positive number, 'fro', inf or -inf")
-    if x.data.dtype.kind != "f":
+    if x.array.dtype.kind != "f":
         raise RuntimeError(f"norm() needs a floating point tensor, got dtype {x.dtype}")
     return PNorm.apply(x, float(p), normalize_dims(dim, x.ndim), keepdim)

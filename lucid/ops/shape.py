@@ -106,8 +106,8 @@ def _resolve_shape(numel: int, shape: tuple, src_shape: tuple) -> tuple:
 
 def reshape(x: Tensor, *shape) -> Tensor:
     """Reshape to ``shape`` (one -1 allowed). A view when NumPy can make one, else a copy."""
-    shape = _resolve_shape(x.data.size, _sizes(shape), tuple(x.shape))
-    if shape == x.data.shape:
+    shape = _resolve_shape(x.array.size, _sizes(shape), tuple(x.shape))
+    if shape == x.array.shape:
         return x
     return Reshape.apply(x, shape)
 
@@ -199,9 +199,9 @@ def expand(x: Tensor, *sizes) -> Tensor:
 def unwrap_index(index):
     """Replace Tensors inside an index by their arrays (bool tensors stay masks)."""
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
         return np.asarray(index)
     return index
@@ -244,7 +244,7 @@ def getitem(x: Tensor, index) -> Tensor:
     index = unwrap_index(index)
     try:
         if not x.requires_grad:
-            return Tensor._wrap(x.data[index])
+            return Tensor._wrap(x.array[index])
         return GetItem.apply(x, index)
     except IndexError as exc:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None

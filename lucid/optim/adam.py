@@ -74,7 +74,7 @@ class Adam(Optimizer):
                 if grad is None:
                     continue
                 state = self.state[p]
-                param = p.data
+                param = p.array
                 if "exp_avg" not in state:
                     xp = xp_of(param)
                     state["step"] = _get_step(state)
@@ -83,14 +83,14 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = Tensor._wrap(xp.zeros_like(param))
                 if amsgrad and "max_exp_avg_sq" not in state:
                     state["max_exp_avg_sq"] = Tensor._wrap(xp_of(param).zeros_like(param))
-                step_t = state["step"].data
+                step_t = state["step"].array
                 step_t += 1
                 key = (param.dtype, float(step_t))
                 sc = scalars.get(key)
                 if sc is None:
                     sc = scalars[key] = _kernel.adam_scalars(param.dtype, step=key[1], **hyper)
-                args = (param, grad.data, state["exp_avg"].data, state["exp_avg_sq"].data,
-                        state["max_exp_avg_sq"].data if amsgrad else None, sc)
+                args = (param, grad.array, state["exp_avg"].array, state["exp_avg_sq"].array,
+                        state["max_exp_avg_sq"].array if amsgrad else None, sc)
                 if fused is False or not _kernel.adam_step_fused(*args):
                     _kernel.adam_step_reference(*args)
                 p._version += 1

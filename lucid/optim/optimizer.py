@@ -17,7 +17,7 @@ Where lucid differs from torch.optim: hyper-parameters are checked in every grou
 defaults), and a group key that no optimizer or scheduler uses is an error (a typo such as
 ``"weight_decy"`` would otherwise be silently ignored).
 
-Updates are done in place on ``param.data`` (the array object is never replaced: modules, EMA copies and
+Updates are done in place on ``param.array`` (the array object is never replaced: modules, EMA copies and
 channels-last views keep references to it) and bump the parameter's version counter, as torch's in-place
 updates do, so a backward through a graph recorded before ``step()`` is reported instead of being wrong.
 """
@@ -192,7 +192,7 @@ class Optimizer:
                 else:
                     p.grad.grad_fn = None
                     p.grad.requires_grad = False
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     def step(self, closure=None):
         """Update the parameters once from their ``.grad``; ``closure`` (re-evaluating and returning the
@@ -261,7 +261,7 @@ class Optimizer:
             p = id_map[k]
             entry = {}
             for key, v in value.items():
-                arr = v.data if isinstance(v, Tensor) else v
+                arr = v.array if isinstance(v, Tensor) else v
                 if key == "step":
                     entry[key] = Tensor._wrap(np.array(float(np.asarray(_backend.to_device(arr, "cpu"))),
                                                        dtype=np.float32))
@@ -271,9 +271,9 @@ class Optimizer:
                                         f"{tuple(p.shape)}")
                         continue
                     arr = _backend.to_device(arr, p.device)
-                    xp = _backend.xp_of(p.data)
+                    xp = _backend.xp_of(p.array)
                     dtype = p.dtype if arr.dtype.kind == "f" and p.dtype.kind == "f" else arr.dtype
-                    copy = xp.empty_like(p.data, dtype=dtype)  # same memory order as the parameter
+                    copy = xp.empty_like(p.array, dtype=dtype)  # same memory order as the parameter
                     copy[...] = arr
                     entry[key] = Tensor._wrap(copy)
                 else:

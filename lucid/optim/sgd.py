@@ -59,7 +59,7 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                param, grad = p.data, p.grad.data
+                param, grad = p.array, p.grad.array
                 xp = xp_of(param)
                 t = param.dtype.type  # scalars in the parameter's dtype, as torch's kernels use them
                 g = xp.negative(grad) if maximize else grad
@@ -74,7 +74,7 @@ class SGD(Optimizer):
                         b[...] = g
                         state["momentum_buffer"] = Tensor._wrap(b)
                     else:
-                        b = buf.data
+                        b = buf.array
                         b *= t(momentum)
                         if dampening == 0:
                             b += g  # (1 - 0) * g is g exactly; skip the temporary

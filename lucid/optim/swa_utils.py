@@ -126,7 +126,7 @@ class AveragedModel(Module):
             other = model.state_dict(keep_vars=True)
             self._check_keys(own, other)
             for k, e in own.items():
-                yield e, other[k], e.data.dtype.kind == "f"
+                yield e, other[k], e.array.dtype.kind == "f"
         else:
             own_p, other_p = dict(self.module.named_parameters()), dict(model.named_parameters())
             self._check_keys(own_p, other_p)
@@ -153,7 +153,7 @@ class AveragedModel(Module):
         every optimizer step.
         """
         if step is None:
-            step = int(self.n_averaged.data) + 1
+            step = int(self.n_averaged.array) + 1
         decay = self.get_decay(step)
         with no_grad():
             for ema, value, average in self._pairs(model):
@@ -161,11 +161,11 @@ class AveragedModel(Module):
                     raise ValueError(f"AveragedModel: shape {tuple(value.shape)} in the model vs "
                                      f"{tuple(ema.shape)} in the averaged copy")
                 if average:
-                    _lerp_(ema.data, value.data, 1.0 - decay)
+                    _lerp_(ema.array, value.array, 1.0 - decay)
                 else:
-                    ema.data[...] = _backend.to_device(value.data, ema.device)
+                    ema.array[...] = _backend.to_device(value.array, ema.device)
                 ema._version += 1
-        self.n_averaged.data += 1
+        self.n_averaged.array += 1
 
     def set(self, model: Module) -> None:
         """Copy ``model``'s parameters and buffers into the average (timm's ``set``)."""
@@ -173,7 +173,7 @@ class AveragedModel(Module):
         self._check_keys(own, other)
         with no_grad():
             for k, e in own.items():
-                e.data[...] = _backend.to_device(other[k].data, e.device)
+                e.array[...] = _backend.to_device(other[k].array, e.device)
                 e._version += 1
 
     def extra_repr(self) -> str:

@@ -118,8 +118,8 @@ def _strict_grad_dtypes(name):
     real = _engine._accumulate_leaf
 
     def strict(tensor, grad, stored):
-        assert grad.dtype == tensor.data.dtype, (
-            f"{name}: gradient of dtype {grad.dtype} reached a {tensor.data.dtype} leaf (a backward promotes)")
+        assert grad.dtype == tensor.array.dtype, (
+            f"{name}: gradient of dtype {grad.dtype} reached a {tensor.array.dtype} leaf (a backward promotes)")
         return real(tensor, grad, stored)
 
     _engine._accumulate_leaf = strict

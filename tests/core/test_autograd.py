@@ -34,10 +34,10 @@ def test_accumulation_is_in_place_into_existing_grad():
     """torch adds into the existing .grad; a view of it (e.g. a flat gradient buffer) sees the sum."""
     x = lucid.tensor([1.0, 2.0], requires_grad=True)
     (x * 3).sum().backward()
-    buf = x.grad.data
+    buf = x.grad.array
     view = buf[:1]
     (x * x).sum().backward()
-    assert x.grad.data is buf
+    assert x.grad.array is buf
     np.testing.assert_array_equal(x.grad.numpy(), [5.0, 7.0])
     assert view[0] == 5.0
     x.grad = lucid.tensor([1.0, 1.0]).expand(2)  # a read-only grad set by the user: accumulate out of place
@@ -317,7 +317,7 @@ def test_detach():
     y = x * 2
     d = y.detach()
     assert not d.requires_grad and d.grad_fn is None and d.is_leaf
-    assert np.shares_memory(d.data, y.data)
+    assert np.shares_memory(d.array, y.array)
     z = (d * x).sum()  # d is a constant for z
     z.backward()
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
@@ -370,7 +370,7 @@ def test_grads_of_two_leaves_do_not_alias():
     a = lucid.tensor([1.0, 2.0], requires_grad=True)
     b = lucid.tensor([3.0, 4.0], requires_grad=True)
     (a + b).sum().backward()
-    assert not np.shares_memory(a.grad.data, b.grad.data)
+    assert not np.shares_memory(a.grad.array, b.grad.array)
     a.grad.mul_(5)
     np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
     np.testing.assert_array_equal(a.grad.numpy(), [5.0, 5.0])
@@ -380,8 +380,8 @@ def test_grads_through_views_do_not_alias():
     a = lucid.randn(2, 3, requires_grad=True)
     b = lucid.randn(6, requires_grad=True)
     (a.reshape(6) + b.reshape(6)).sum().backward()
-    assert not np.shares_memory(a.grad.data, b.grad.data)
-    assert a.grad.data.flags.writeable and b.grad.data.flags.writeable
+    assert not np.shares_memory(a.grad.array, b.grad.array)
+    assert a.grad.array.flags.writeable and b.grad.array.flags.writeable
     a.grad.zero_()
     np.testing.assert_array_equal(b.grad.numpy(), np.ones(6))
 
@@ -391,18 +391,18 @@ def test_grad_does_not_alias_the_gradient_argument():
     x = lucid.zeros(3, requires_grad=True)
     g = lucid.ones(3)
     (x + 0).backward(g)
-    assert not np.shares_memory(x.grad.data, g.data)
+    assert not np.shares_memory(x.grad.array, g.array)
     x.grad.mul_(7)
     np.testing.assert_array_equal(g.numpy(), np.ones(3))
     y = lucid.zeros(3, requires_grad=True)
     y.backward(g)
-    assert not np.shares_memory(y.grad.data, g.data)
+    assert not np.shares_memory(y.grad.array, g.array)
 
 
 def test_grad_of_broadcast_input_is_writable_and_own():
     x = lucid.randn(3, requires_grad=True)
     x.expand(4, 3).sum().backward()
-    assert x.grad.data.flags.writeable
+    assert x.grad.array.flags.writeable
     x.grad.zero_()  # must not raise on a read-only broadcast view
     x2 = lucid.randn(2, 3, requires_grad=True)
     x2.sum().backward()

@@ -142,7 +142,7 @@ def test_tensors_on_different_devices_error(op):
 def test_where_condition_on_another_device_errors(monkeypatch):
     a, b = lucid.randn(3), lucid.randn(3)
     cond = a > 0
-    marked = cond.data
+    marked = cond.array
     real = _backend.device_of
     monkeypatch.setattr(_backend, "device_of", lambda arr: "gpu" if arr is marked else real(arr))
     with pytest.raises(RuntimeError, match="condition on gpu and values on cpu"):
@@ -152,14 +152,14 @@ def test_where_condition_on_another_device_errors(monkeypatch):
 def test_device_mismatch_via_backend_device_of(monkeypatch):
     """The same check when it is the backend that reports a second device."""
     a, b = lucid.randn(3), lucid.randn(3)
-    marked = b.data
+    marked = b.array
     real = _backend.device_of
 
     def fake_device_of(array):
         return "gpu" if array is marked else real(array)
 
     monkeypatch.setattr(_backend, "device_of", fake_device_of)
-    monkeypatch.setattr(lucid.Tensor, "device", property(lambda self: _backend.device_of(self.data)))
+    monkeypatch.setattr(lucid.Tensor, "device", property(lambda self: _backend.device_of(self.array)))
     assert b.device == "gpu" and a.device == "cpu"
     with pytest.raises(RuntimeError, match="same device"):
         a + b

@@ -172,10 +172,10 @@ def test_expand_as_and_errors():
 def test_contiguous_and_clone(layout):
     x = arr((2, 3, 4, 5), layout, rng_for(f"contig{layout}"))
     out = check("contiguous", lambda t: t.contiguous(), lambda t: t.contiguous(), x)
-    assert out[0].is_contiguous() and out[0].data.flags.c_contiguous
+    assert out[0].is_contiguous() and out[0].array.flags.c_contiguous
     gradcheck(lambda t: t.contiguous() * 1.0, x)
     out = check("clone", lambda t: t.clone(), lambda t: t.clone(), x)
-    assert not np.shares_memory(out[0].data, x)
+    assert not np.shares_memory(out[0].array, x)
     gradcheck(lambda t: t.clone(), x)
 
 
@@ -191,9 +191,9 @@ def test_contiguous_channels_last(layout):
     y = out[0]
     assert y.shape == (2, 3, 4, 5)
     assert y.is_contiguous(memory_format=lucid.channels_last)
-    assert y.data.transpose(0, 2, 3, 1).flags.c_contiguous  # NHWC in memory
+    assert y.array.transpose(0, 2, 3, 1).flags.c_contiguous  # NHWC in memory
     if layout == "cl":
-        assert np.shares_memory(y.data, x)  # no copy when already channels-last
+        assert np.shares_memory(y.array, x)  # no copy when already channels-last
     gradcheck(lambda t: t.contiguous(memory_format="channels_last"), x)
     # clone keeps the layout
     assert lucid.Tensor(x).contiguous(memory_format="channels_last").clone().is_contiguous("channels_last")
@@ -403,4 +403,4 @@ def test_to_same_dtype_returns_self_and_copy_true_copies():
     assert x.to(lucid.float32) is x
     assert x.to("cpu") is x
     y = x.to(lucid.float32, copy=True)
-    assert y is not x and not np.shares_memory(y.data, x.data)
+    assert y is not x and not np.shares_memory(y.array, x.array)

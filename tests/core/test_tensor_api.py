@@ -41,8 +41,8 @@ def test_tensor_copies_its_input():
     a[0] = 5
     assert t.numpy()[0] == 1
     t2 = lucid.tensor(t)
-    assert not np.shares_memory(t2.data, t.data)
-    assert lucid.Tensor(a).data is a  # the constructor wraps without copying
+    assert not np.shares_memory(t2.array, t.array)
+    assert lucid.Tensor(a).array is a  # the constructor wraps without copying
 
 
 @pytest.mark.parametrize("name", ["zeros", "ones", "empty"])
@@ -225,7 +225,7 @@ def test_item_tolist_numpy_size_numel_dim():
     assert float(lucid.tensor([2.5])) == 2.5 and int(lucid.tensor(4)) == 4
     assert [1, 2, 3][lucid.tensor(1)] == 2  # __index__
     a = lt.numpy()
-    assert isinstance(a, np.ndarray) and a.dtype == np.float32 and np.shares_memory(a, lt.data)
+    assert isinstance(a, np.ndarray) and a.dtype == np.float32 and np.shares_memory(a, lt.array)
     assert lucid.tensor(3.0).tolist() == 3.0
     assert lt.element_size() == 4 and lt.is_floating_point() and not lucid.tensor([1]).is_floating_point()
     assert lucid.is_tensor(lt) and not lucid.is_tensor(x)
@@ -317,10 +317,10 @@ def test_inplace_arithmetic(case, other):
          "same": arr((3, 4), "t", rng_for("o"), low=0.5)}[other]
     lo = o if other == "scalar" else lucid.tensor(o)
     to = o if other == "scalar" else torch.tensor(o)
-    ptr, version = lt.data.ctypes.data, lt._version
+    ptr, version = lt.array.ctypes.data, lt._version
     res = case[1](lt, lo)
     case[1](tt, to)
-    assert res is lt and lt.data.ctypes.data == ptr  # same object, same storage
+    assert res is lt and lt.array.ctypes.data == ptr  # same object, same storage
     assert lt._version == version + 1
     _same(lt, tt, tol=1e-6)
 
@@ -446,9 +446,9 @@ def test_unsupported_operand_errors():
 def test_np_asarray_of_tensor():
     t = lucid.tensor([[1.0, 2.0]])
     a = np.asarray(t)
-    assert a.dtype == np.float32 and a.shape == (1, 2) and np.shares_memory(a, t.data)
+    assert a.dtype == np.float32 and a.shape == (1, 2) and np.shares_memory(a, t.array)
     assert np.asarray(t, dtype=np.float64).dtype == np.float64
-    assert not np.shares_memory(np.array(t), t.data)
+    assert not np.shares_memory(np.array(t), t.array)
     np.testing.assert_array_equal(t, [[1.0, 2.0]])  # numpy's testing helpers accept tensors
     with pytest.raises(RuntimeError, match="detach"):
         np.asarray(lucid.ones(2, requires_grad=True))

@@ -78,7 +78,7 @@ def test_folded_weights_are_cached_until_a_source_or_mode_changes():
         lseq(lucid.tensor(x))
         cached = lseq._folded.cached
         # the folded weight is stored in the patchify conv's (Cout, kh, kw, Cin) order: no copy per call
-        assert cached[0].data.transpose(0, 2, 3, 1).flags.c_contiguous
+        assert cached[0].array.transpose(0, 2, 3, 1).flags.c_contiguous
         lseq(lucid.tensor(x))
         assert lseq._folded.cached is cached
         lseq[0].running_var.mul_(2.0)

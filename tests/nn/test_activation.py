@@ -142,7 +142,7 @@ def test_gelu_kernel_large_channels_last_array_matches_reference(monkeypatch):
 def test_gelu_saves_only_its_input():
     x = lucid.randn(3, 4, requires_grad=True)
     y = F.gelu(x)
-    assert len(y.grad_fn.saved_tensors) == 1 and y.grad_fn.saved_tensors[0] is x.data
+    assert len(y.grad_fn.saved_tensors) == 1 and y.grad_fn.saved_tensors[0] is x.array
 
 
 def test_gelu_errors():

@@ -86,7 +86,7 @@ def check_conv(case, x_shape, cout, k, stride=1, padding=0, dilation=1, groups=1
     errs = {"fwd": _relerr(ly.detach().numpy(), ty.detach().numpy())}
     assert errs["fwd"] <= FWD_TOL, f"{case}: forward rel. err {errs['fwd']:.2e}"
     if ly.ndim == 4:  # the output is an NHWC buffer under the NCHW shape
-        assert ly.data.transpose(0, 2, 3, 1).flags.c_contiguous, f"{case}: output is not channels-last"
+        assert ly.array.transpose(0, 2, 3, 1).flags.c_contiguous, f"{case}: output is not channels-last"
 
     gy = rng.standard_normal(ty.shape).astype(np.float32)
     ly.backward(lucid.Tensor(gy))

@@ -54,7 +54,7 @@ def test_derived_value_rebuilds_when_a_source_or_the_structure_changes():
 
     def build():
         builds.append(1)
-        return lin.weight.data.sum() + lin.bias.data.sum(), (lin.weight, lin.bias)
+        return lin.weight.array.sum() + lin.bias.array.sum(), (lin.weight, lin.bias)
 
     cache = DerivedValue()
     first = cache.get(build)
@@ -62,7 +62,7 @@ def test_derived_value_rebuilds_when_a_source_or_the_structure_changes():
     with lucid.no_grad():
         lin.weight.add_(1.0)  # in place through lucid: version bump
     assert cache.get(build) == first + 6 and len(builds) == 2
-    lin.bias.data = lin.bias.data + 1  # a new array under the same tensor
+    lin.bias.array = lin.bias.array + 1  # a new array under the same tensor
     assert cache.get(build) == first + 8 and len(builds) == 3
     lin.in_features = 3  # any module change
     cache.get(build)

@@ -285,7 +285,7 @@ def test_inference_block_is_two_ops_with_cached_folded_weights():
     changes = [
         (lambda: lb.norm.running_mean.add_(0.5), lambda: tb.norm.running_mean.add_(0.5)),
         (lambda: lb.gamma.mul_(2.0), lambda: tb.gamma.mul_(2.0)),
-        (lambda: setattr(lb.mlp.fc2.bias, "data", lb.mlp.fc2.bias.data + 1),
+        (lambda: setattr(lb.mlp.fc2.bias, "data", lb.mlp.fc2.bias.array + 1),
          lambda: tb.mlp.fc2.bias.add_(1)),
     ]
     for change_lucid, change_timm in changes:

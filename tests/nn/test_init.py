@@ -66,12 +66,12 @@ def test_uniform_normal_constant():
 def test_inits_are_in_place_and_keep_identity():
     """The array object is kept (optimizers hold it), requires_grad is kept, no graph is recorded."""
     t = _param(4, 5)
-    arr = t.data
+    arr = t.array
     v0 = t._version
     for fn in (init.uniform_, init.normal_, init.trunc_normal_, init.xavier_uniform_, init.xavier_normal_,
                init.kaiming_uniform_, init.kaiming_normal_, init.zeros_, init.ones_):
         assert fn(t) is t
-        assert t.data is arr and t.requires_grad and t.grad_fn is None
+        assert t.array is arr and t.requires_grad and t.grad_fn is None
     assert t._version > v0
 
 
@@ -79,7 +79,7 @@ def test_channels_last_layout_preserved():
     nhwc = np.zeros((4, 3, 3, 2), np.float32)
     t = nn.Parameter(lucid.Tensor(nhwc.transpose(0, 3, 1, 2)))  # (4, 2, 3, 3) view of an NHWC buffer
     init.kaiming_normal_(t)
-    assert t.data.base is nhwc or t.data.base is nhwc.base or np.shares_memory(t.data, nhwc)
+    assert t.array.base is nhwc or t.array.base is nhwc.base or np.shares_memory(t.array, nhwc)
     assert np.abs(nhwc).sum() > 0
 
 

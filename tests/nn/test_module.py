@@ -260,12 +260,12 @@ def test_forward_hooks_and_pre_hooks():
 def test_load_state_dict_from_torch_model(pair):
     lm, tm = pair
     sd = {k: lucid.Tensor(v.detach().numpy().copy()) for k, v in tm.state_dict().items()}
-    arrays = {k: v.data for k, v in lm.state_dict(keep_vars=True).items()}
+    arrays = {k: v.array for k, v in lm.state_dict(keep_vars=True).items()}
     res = lm.load_state_dict(sd)
     assert res.missing_keys == [] and res.unexpected_keys == []
     for k, v in lm.state_dict().items():
         np.testing.assert_array_equal(v.numpy(), tm.state_dict()[k].numpy())
-        assert lm.state_dict(keep_vars=True)[k].data is arrays[k]  # copied into the existing arrays
+        assert lm.state_dict(keep_vars=True)[k].array is arrays[k]  # copied into the existing arrays
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     np.testing.assert_allclose(lm(lucid.Tensor(x)).detach().numpy(), tm(torch.tensor(x)).detach().numpy(),
                                rtol=1e-5, atol=1e-6)
@@ -322,7 +322,7 @@ def test_state_dict_values_are_detached_views():
     m = nn.Linear(2, 2)
     sd = m.state_dict()
     assert not sd["weight"].requires_grad and not isinstance(sd["weight"], nn.Parameter)
-    assert sd["weight"].data is m.weight.data
+    assert sd["weight"].array is m.weight.array
     assert isinstance(m.state_dict(keep_vars=True)["weight"], nn.Parameter)
     assert isinstance(sd, OrderedDict)
 

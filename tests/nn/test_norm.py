@@ -39,7 +39,7 @@ def pair(a, requires_grad=True):
 
 def copy_params(lmod, tmod):
     for name, p in tmod.named_parameters():
-        getattr(lmod, name).data[...] = p.detach().numpy()
+        getattr(lmod, name).array[...] = p.detach().numpy()
 
 
 @pytest.fixture(params=["numba", "numpy"])

@@ -55,7 +55,7 @@ def check_pool(case, lucid_fn, torch_fn, x, layout="nchw"):
     assert errs["fwd"] <= FWD_TOL, f"{case}: forward rel. err {errs['fwd']:.2e}"
     assert ly.dtype == np.float32
     if ly.ndim == 4:
-        assert ly.data.transpose(0, 2, 3, 1).flags.c_contiguous, f"{case}: output is not channels-last"
+        assert ly.array.transpose(0, 2, 3, 1).flags.c_contiguous, f"{case}: output is not channels-last"
     gy = rng.standard_normal(ty.shape).astype(np.float32)
     ly.backward(lucid.Tensor(gy))
     ty.backward(torch.tensor(gy))

@@ -31,7 +31,7 @@ def test_tensor_round_trip_dtypes(tmp_path, dtype):
     out = lucid.load(f)
     _same(out, a)
     assert out.device == "cpu" and not out.requires_grad
-    out.data[0] = out.data[1]  # loaded arrays are writable and owned
+    out.array[0] = out.array[1]  # loaded arrays are writable and owned
 
 
 @pytest.mark.parametrize("shape", [(), (0,), (2, 0, 3), (1,), (5, 1, 1)])
@@ -122,10 +122,10 @@ def test_state_dict_round_trip_into_model(tmp_path):
     lucid.save(src.state_dict(), f)
     dst = nn.Sequential(nn.Linear(4, 8), nn.Linear(8, 2))
     dst[0].register_buffer("count", lucid.tensor(0, dtype=lucid.int64))
-    weight_array = dst[0].weight.data
+    weight_array = dst[0].weight.array
     result = dst.load_state_dict(lucid.load(f))
     assert result.missing_keys == [] and result.unexpected_keys == []
-    assert dst[0].weight.data is weight_array
+    assert dst[0].weight.array is weight_array
     x = lucid.randn(5, 4)
     np.testing.assert_array_equal(dst(x).detach().numpy(), src(x).detach().numpy())
     assert dst[0].count.item() == 7 and dst[0].count.dtype == lucid.int64

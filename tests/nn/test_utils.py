@@ -89,7 +89,7 @@ def test_clip_grad_norm_no_grads_and_single_tensor():
 
 def test_clip_grad_norm_nonfinite():
     lp, tp = _pair(shapes=[(3,), (2,)], with_grad=(True, True))
-    lp[0].grad.data[1] = np.inf
+    lp[0].grad.array[1] = np.inf
     tp[0].grad[1] = float("inf")
     with pytest.raises(RuntimeError, match="non-finite"):
         utils.clip_grad_norm_(lp, 1.0, error_if_nonfinite=True)
@@ -109,8 +109,8 @@ def test_clip_grad_norm_bad_args():
 
 def test_clip_grad_norm_float64_grads():
     lp, tp = _pair(shapes=[(4, 3)], with_grad=(True,), scale=3.0)
-    lp[0].data = lp[0].data.astype(np.float64)
-    lp[0].grad = lucid.Tensor(lp[0].grad.data.astype(np.float64))
+    lp[0].array = lp[0].array.astype(np.float64)
+    lp[0].grad = lucid.Tensor(lp[0].grad.array.astype(np.float64))
     tp[0].data = tp[0].data.double()
     tp[0].grad = tp[0].grad.double()
     ours = utils.clip_grad_norm_(lp, 0.3)
@@ -150,15 +150,15 @@ def test_parameters_to_vector_and_back():
         np.testing.assert_array_equal(p.grad.numpy().reshape(-1), np.arange(offset, offset + n, dtype=np.float32))
         offset += n
     # back: copies into the existing arrays, in logical order, and keeps layouts
-    arrays = [p.data for p in lp]
+    arrays = [p.array for p in lp]
     new = lucid.Tensor(RNG.standard_normal(v.shape[0]).astype(np.float32))
     utils.vector_to_parameters(new, lp)
     torch.nn.utils.vector_to_parameters(torch.tensor(new.numpy()), tp)
     for p, t, arr in zip(lp, tp, arrays):
-        assert p.data is arr
+        assert p.array is arr
         np.testing.assert_array_equal(p.detach().numpy(), t.detach().numpy())
-    assert not lp[-1].data.flags.c_contiguous  # layout kept
-    new.data[:] = 0  # not a view into the vector (where lucid differs from torch)
+    assert not lp[-1].array.flags.c_contiguous  # layout kept
+    new.array[:] = 0  # not a view into the vector (where lucid differs from torch)
     assert np.abs(lp[0].detach().numpy()).sum() > 0
 
 

@@ -119,7 +119,7 @@ def test_lucid_no_numba_env_uses_numpy_path():
             "assert not adamw.numba_available()\n"
             "p = lucid.nn.Parameter(np.ones(3, np.float32)); p.grad = lucid.Tensor(np.ones(3, np.float32))\n"
             "optim.AdamW([p], lr=0.1).step()\n"
-            "assert abs(p.data[0] - (1 - 0.1 * 0.01) + 0.1) < 1e-6, p.data\n"
+            "assert abs(p.array[0] - (1 - 0.1 * 0.01) + 0.1) < 1e-6, p.array\n"
             "try:\n    optim.AdamW([p], fused=True)\nexcept RuntimeError as e:\n    print('ok', e)\n")
     env = dict(os.environ, LUCID_NO_NUMBA="1")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)

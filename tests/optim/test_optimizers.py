@@ -87,7 +87,7 @@ def _run_torch(cls, kw, spec, steps):
 def test_trajectory_matches_torch(cls, kw, spec, fused, request):
     steps = 50
     lm = LucidMLP(init_arrays())
-    before = {k: p.data for k, p in lm.params.items()}
+    before = {k: p.array for k, p in lm.params.items()}
     opt = _make(cls, groups(lm.params, spec), kw, fused, optim)
     reference = _run_torch(cls, kw, spec, steps)
     worst = 0.0
@@ -96,15 +96,15 @@ def test_trajectory_matches_torch(cls, kw, spec, fused, request):
         _objective(lm, kw, step).backward()
         opt.step()
         for k, p in lm.params.items():
-            err = rel_err(p.data, reference[step][k])
+            err = rel_err(p.array, reference[step][k])
             worst = max(worst, err)
             assert err <= TRAJ_TOL, f"{cls} {kw} step {step} param {k}: rel err {err:.2e}"
     record(request.node.callspec.id, worst)
     for k, p in lm.params.items():
-        assert p.data is before[k], "the optimizer must update the parameter arrays in place"
-        assert p.data.dtype == np.float32
+        assert p.array is before[k], "the optimizer must update the parameter arrays in place"
+        assert p.array.dtype == np.float32
     assert lm.params["unused"] not in opt.state or not opt.state[lm.params["unused"]]
-    np.testing.assert_array_equal(lm.params["unused"].data, init_arrays()["unused"])
+    np.testing.assert_array_equal(lm.params["unused"].array, init_arrays()["unused"])
     for st in opt.state.values():
         for key, v in st.items():
             assert isinstance(v, lucid.Tensor)
@@ -120,14 +120,14 @@ def test_transposed_parameter_layout(cls):
     runs = {}
     for fused in (False, True):
         lm = LucidMLP(init_arrays(), layouts={"w1": "t", "w2": "t"})
-        assert not lm.params["w1"].data.flags.c_contiguous
+        assert not lm.params["w1"].array.flags.c_contiguous
         opt = _make(cls, list(lm.params.values()), kw, fused, optim)
         for step in range(10):
             opt.zero_grad()
             lm.loss(*data(step)).backward()
             opt.step()
-        assert opt.state[lm.params["w1"]]["exp_avg"].data.flags.f_contiguous  # state keeps the layout
-        runs[fused] = {k: p.data.copy() for k, p in lm.params.items()}
+        assert opt.state[lm.params["w1"]]["exp_avg"].array.flags.f_contiguous  # state keeps the layout
+        runs[fused] = {k: p.array.copy() for k, p in lm.params.items()}
     ref = _run_torch(cls, kw, None, 10)[-1]
     for k in runs[True]:
         np.testing.assert_array_equal(runs[True][k], runs[False][k])
@@ -158,7 +158,7 @@ def test_float64_parameters_keep_float64():
         opt = cls([p], lr=0.1) if cls is not optim.SGD else cls([p], lr=0.1, momentum=0.9)
         opt.step()
         opt.step()
-        assert p.data.dtype == np.float64
+        assert p.array.dtype == np.float64
         for key, v in opt.state[p].items():
             if key != "step":
                 assert v.dtype == np.float64
@@ -200,9 +200,9 @@ def test_zero_grad_and_closure():
 
     loss = opt.step(closure)
     assert isinstance(loss, lucid.Tensor) and loss.grad_fn is not None
-    grad_w1 = lm.params["w1"].grad.data
+    grad_w1 = lm.params["w1"].grad.array
     opt.zero_grad(set_to_none=False)
-    assert lm.params["w1"].grad.data is grad_w1 and not grad_w1.any()
+    assert lm.params["w1"].grad.array is grad_w1 and not grad_w1.any()
     assert lm.params["unused"].grad is None
     opt.zero_grad()
     assert all(p.grad is None for p in lm.params.values())
@@ -239,7 +239,7 @@ def _copy_state_dict(sd):
     """A deep copy with arrays copied (state_dict shares the optimizer's own arrays, as torch's)."""
     out = {"param_groups": copy.deepcopy(sd["param_groups"]), "state": {}}
     for k, st in sd["state"].items():
-        out["state"][k] = {key: lucid.Tensor(v.data.copy()) if isinstance(v, lucid.Tensor) else v
+        out["state"][k] = {key: lucid.Tensor(v.array.copy()) if isinstance(v, lucid.Tensor) else v
                            for key, v in st.items()}
     return out
 
@@ -256,7 +256,7 @@ def test_state_dict_round_trip_continues_identically(name, via_file, tmp_path):
     opt1 = _lucid_opt(name, [first.params[n] for n in names])
     _train(first, opt1, range(20))
     sd = _copy_state_dict(opt1.state_dict())
-    weights = {k: p.data.copy() for k, p in first.params.items()}
+    weights = {k: p.array.copy() for k, p in first.params.items()}
     if via_file:
         if not hasattr(lucid, "save"):
             pytest.skip("lucid.save (lucid/serialization.py) is not available")
@@ -269,7 +269,7 @@ def test_state_dict_round_trip_continues_identically(name, via_file, tmp_path):
     opt2.load_state_dict(sd)
     _train(resumed, opt2, range(20, 40))
     for k in straight.params:
-        np.testing.assert_array_equal(resumed.params[k].data, straight.params[k].data, err_msg=k)
+        np.testing.assert_array_equal(resumed.params[k].array, straight.params[k].array, err_msg=k)
     assert opt2.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
 
 
@@ -293,7 +293,7 @@ def test_state_dict_layout_matches_torch_and_loads_torch_state(cls, kw):
     for i in tsd["state"]:
         assert tsd["state"][i].keys() == lsd["state"][i].keys()
         for key, tv in tsd["state"][i].items():
-            assert rel_err(lsd["state"][i][key].data, tv.numpy()) <= TRAJ_TOL
+            assert rel_err(lsd["state"][i][key].array, tv.numpy()) <= TRAJ_TOL
     tg, lg = tsd["param_groups"][0], lsd["param_groups"][0]
     assert lg["params"] == tg["params"] == [0, 1, 2, 3, 4]
     assert set(lg) - {"fused"} <= set(tg)
@@ -314,7 +314,7 @@ def test_state_dict_layout_matches_torch_and_loads_torch_state(cls, kw):
             m.loss(*data(step)).backward()
             o.step()
         for k in tm.params:
-            assert rel_err(lm2.params[k].data, tm.params[k].detach().numpy()) <= TRAJ_TOL
+            assert rel_err(lm2.params[k].array, tm.params[k].detach().numpy()) <= TRAJ_TOL
 
 
 def test_load_state_dict_errors():
@@ -345,14 +345,14 @@ def test_load_state_dict_accepts_string_indices():
     sd = _copy_state_dict(opt.state_dict())
     sd["state"] = {str(k): v for k, v in sd["state"].items()}
     sd["param_groups"][0]["betas"] = list(sd["param_groups"][0]["betas"])
-    q = Parameter(p.data.copy())
+    q = Parameter(p.array.copy())
     q.grad = lucid.Tensor(np.ones(3, np.float32))
     opt2 = optim.Adam([q], lr=0.1)
     opt2.load_state_dict(sd)
     assert opt2.param_groups[0]["betas"] == (0.9, 0.999)
     opt.step()
     opt2.step()
-    np.testing.assert_array_equal(p.data, q.data)
+    np.testing.assert_array_equal(p.array, q.array)
 
 
 # -- bad input ---------------------------------------------------------------------------------------------

@@ -60,11 +60,11 @@ def _perturb(lm, tm, step):
     tsd = tm.state_dict()
     for k, v in lm.state_dict(keep_vars=True).items():
         if v.dtype.kind == "f":
-            new = (v.data + rng.standard_normal(v.shape).astype(np.float32) * 0.1).astype(np.float32)
-            v.data[...] = new
+            new = (v.array + rng.standard_normal(v.shape).astype(np.float32) * 0.1).astype(np.float32)
+            v.array[...] = new
             tsd[k].copy_(torch.tensor(new))
         else:
-            v.data[...] += 1
+            v.array[...] += 1
             tsd[k].add_(1)
 
 
@@ -101,12 +101,12 @@ def test_ema_matches_timm_model_ema_v3(case, explicit_step):
         tsd = tema.module.state_dict()
         for k, v in ema.module.state_dict().items():
             if v.dtype.kind == "f":
-                assert rel_err(v.data, tsd[k].numpy()) <= 1e-6, f"{case} step {step} {k}"
+                assert rel_err(v.array, tsd[k].numpy()) <= 1e-6, f"{case} step {step} {k}"
             else:
-                assert int(v.data) == int(tsd[k]), k
-    assert int(ema.n_averaged.data) == 15
+                assert int(v.array) == int(tsd[k]), k
+    assert int(ema.n_averaged.array) == 15
     # the model itself was not touched by the update and shares nothing with the copy
-    assert all(a.data is not b.data for a, b in zip(ema.module.parameters(), lm.parameters()))
+    assert all(a.array is not b.array for a, b in zip(ema.module.parameters(), lm.parameters()))
 
 
 def test_ema_ratio_warmup_and_decay_values():
@@ -126,13 +126,13 @@ def test_ema_first_update_copies_and_forward_uses_average():
     model.w = nn.Parameter(w.copy())
     model.forward = lambda x: x @ model.w  # instance attribute, copied by deepcopy as the model is
     ema = AveragedModel(model, decay=0.5)
-    model.w.data[...] = 10.0
+    model.w.array[...] = 10.0
     ema.update_parameters(model)  # step 1: decay 0, exact copy
-    np.testing.assert_array_equal(ema.module.w.data, np.full((2, 3), 10.0, np.float32))
-    model.w.data[...] = 20.0
+    np.testing.assert_array_equal(ema.module.w.array, np.full((2, 3), 10.0, np.float32))
+    model.w.array[...] = 20.0
     ema.update_parameters(model)
-    np.testing.assert_array_equal(ema.module.w.data, np.full((2, 3), 15.0, np.float32))
-    assert ema.module.w.data.dtype == np.float32
+    np.testing.assert_array_equal(ema.module.w.array, np.full((2, 3), 15.0, np.float32))
+    assert ema.module.w.array.dtype == np.float32
 
 
 def test_ema_state_dict_round_trip_and_set():
@@ -140,22 +140,22 @@ def test_ema_state_dict_round_trip_and_set():
     ema = AveragedModel(lm, decay=0.7)
     for step in range(1, 4):
         for p in lm.parameters():
-            p.data += np.float32(step)
+            p.array += np.float32(step)
         ema.update_parameters(lm)
-    sd = {k: lucid.Tensor(v.data.copy()) for k, v in ema.state_dict().items()}
+    sd = {k: lucid.Tensor(v.array.copy()) for k, v in ema.state_dict().items()}
     assert "n_averaged" in sd and "module.stem.0.weight" in sd
     ema2 = AveragedModel(lucid_tree(), decay=0.7)
     ema2.load_state_dict(sd)
-    assert int(ema2.n_averaged.data) == 3
+    assert int(ema2.n_averaged.array) == 3
     for p in lm.parameters():
-        p.data += np.float32(1)
+        p.array += np.float32(1)
     ema.update_parameters(lm)
     ema2.update_parameters(lm)
     for (k, a), (_, b) in zip(ema.state_dict().items(), ema2.state_dict().items()):
-        np.testing.assert_array_equal(a.data, b.data, err_msg=k)
+        np.testing.assert_array_equal(a.array, b.array, err_msg=k)
     ema2.set(lm)
     for (k, a), (_, b) in zip(ema2.module.state_dict().items(), lm.state_dict().items()):
-        np.testing.assert_array_equal(a.data, b.data, err_msg=k)
+        np.testing.assert_array_equal(a.array, b.array, err_msg=k)
 
 
 def test_ema_errors():

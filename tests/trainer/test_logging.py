@@ -234,7 +234,7 @@ def test_histogram_errors_and_many(tmp_path):
     acc = _acc(tmp_path)
     assert set(acc.Tags()["histograms"]) == {"weights/fc.weight", "weights/fc.bias", "g"}
     hv = acc.Histograms("weights/fc.weight")[0].histogram_value
-    assert hv.num == 12 and hv.max == pytest.approx(float(lin.data.max()))
+    assert hv.num == 12 and hv.max == pytest.approx(float(lin.array.max()))
     assert acc.Histograms("g")[0].histogram_value.sum == 10
 
 
