@@ -7,3 +7,11 @@ import os
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
+
+
+def pytest_configure(config):
+    # @pytest.mark.torch_api("torch.nn.LSTM", "torch.Tensor.lstm", differs="why, if lucid differs"): the test
+    # checks lucid's version of these PyTorch APIs against torch. docs/torch_compat.md is generated from these
+    # marks and the tests' outcomes (scripts/torch_compat.py), never written by hand.
+    config.addinivalue_line("markers", "torch_api(*names, differs=None): the PyTorch APIs this test checks lucid "
+                                       "against; feeds the generated compatibility table")
