@@ -89,7 +89,7 @@ def _lucid_step(model_name: str, size: int, batch: int, num_classes: int):
     import lucid
     from lucid.models import create_model
 
-    model = create_model(model_name, num_classes=num_classes)
+    model = lucid.nn.fuse(create_model(model_name, num_classes=num_classes), inference=True)
     model.train()
     opt = lucid.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     crit = lucid.nn.CrossEntropyLoss(label_smoothing=0.1)

@@ -31,7 +31,7 @@ def _pair(name: str, images, labels) -> tuple:
     import torch
 
     state = {k: v.detach().clone() for k, v in timm.create_model(name).state_dict().items()}
-    lmodel = lucid.models.create_model(name)
+    lmodel = lucid.nn.fuse(lucid.models.create_model(name), inference=True)  # as the trainer runs it
     lmodel.load_state_dict({k: lucid.Tensor(v.numpy().copy()) for k, v in state.items()})
     lopt = lucid.optim.AdamW(lmodel.parameters(), lr=suite_model.LR, weight_decay=suite_model.WEIGHT_DECAY)
     tmodel, topt = suite_model._torch_model(name, state, "channels_last")

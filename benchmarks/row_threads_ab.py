@@ -28,7 +28,7 @@ def ab(name: str, size: int, batch: int) -> None:
     rng = np.random.default_rng(0)
     x = lucid.tensor(rng.standard_normal((batch, 3, size, size), dtype=np.float32))
     y = lucid.tensor(rng.integers(0, classes, batch))
-    model = lucid.models.create_model(name, num_classes=classes)
+    model = lucid.nn.fuse(lucid.models.create_model(name, num_classes=classes), inference=True)
     opt = lucid.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0.05)
     criterion = lucid.nn.CrossEntropyLoss(label_smoothing=0.1)
 

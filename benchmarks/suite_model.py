@@ -261,7 +261,7 @@ def _config_rows(name: str, size: int, batch: int, repeat: int, threads: int, qu
     ty = torch.from_numpy(labels).to(_TORCH_DEVICE[device])
 
     def lucid_pair():
-        model = create_model(name)
+        model = lucid.nn.fuse(create_model(name), inference=True)  # as the trainer runs it
         model.load_state_dict({k: lucid.Tensor(v.numpy().copy()) for k, v in state.items()})
         model.to(device)
         opt = lucid.optim.AdamW(model.parameters(), lr=LR, weight_decay=WEIGHT_DECAY)

@@ -31,7 +31,7 @@ def main(families) -> None:
     x = lucid.tensor(images.transpose(0, 3, 1, 2))
     y = lucid.tensor(rng.integers(0, 100, 128))
     for name in ("inception_next_atto", "inception_next_tiny"):
-        model = lucid.models.create_model(name, num_classes=100)
+        model = lucid.nn.fuse(lucid.models.create_model(name, num_classes=100), inference=True)
         opt = lucid.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
         criterion = lucid.nn.CrossEntropyLoss(label_smoothing=0.1)
 

@@ -45,10 +45,13 @@ class FitResult:
 # ---------------------------------------------------------------------------------------------------------
 # building blocks from the config
 def build_model(cfg, num_classes: int, in_channels: int) -> nn.Module:
+    """The configured model; with ``fuse`` (the default) run through ``lucid.nn.fuse(model, inference=True)``:
+    fused modules holding the same parameters (state-dict keys unchanged), BatchNorm folded in eval mode."""
     m = cfg.model
-    return create_model(m.name, pretrained_path=m.get("pretrained_path"), num_classes=num_classes,
-                        in_channels=in_channels, drop_path_rate=float(m.drop_path_rate),
-                        drop_rate=float(m.drop_rate), ls_init_value=float(m.ls_init_value))
+    model = create_model(m.name, pretrained_path=m.get("pretrained_path"), num_classes=num_classes,
+                         in_channels=in_channels, drop_path_rate=float(m.drop_path_rate),
+                         drop_rate=float(m.drop_rate), ls_init_value=float(m.ls_init_value))
+    return nn.fuse(model, inference=True) if cfg.get("fuse", True) else model
 
 
 def build_optimizer(cfg_optim, model: nn.Module):
@@ -168,6 +171,9 @@ def fit(cfg, run_dir) -> FitResult:
     resolved = OmegaConf.to_container(cfg, resolve=True)
 
     console = ConsoleLogger(logging.getLogger("trainer"))
+    fused = nn.fusion_summary(model)
+    console.info("fused modules: " + (", ".join(f"{n} x{c}" for n, c in fused.items()) if fused else "none"
+                                      + (" (fuse=false)" if not cfg.get("fuse", True) else "")))
     start_epoch, step, best_top1 = 0, 0, -1.0
     resume_path = resolve_resume(tcfg.resume, run_dir)
     if resume_path is not None:

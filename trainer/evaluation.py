@@ -69,6 +69,8 @@ def load_model_for_eval(cfg, num_classes: int, in_channels: int):
         model.load_state_dict(weights)
     except RuntimeError as exc:
         raise CheckpointError(f"weights in {path} do not fit the model: {exc}") from None
+    if cfg.get("fuse", True):  # fused inference modules (BatchNorm folded), same weights: lucid/nn/fuse.py
+        model = lucid.nn.fuse(model, inference=True)
     return model, what
 
 

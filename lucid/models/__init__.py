@@ -5,10 +5,11 @@
     print(summary(model, (1, 3, 224, 224)))
 """
 from .registry import create_model, is_model, list_models, register_model
-from .inception_next import (InceptionDWConv2d, InceptionNeXt, MetaNeXtBlock, inception_next_atto,
+from .inception_next import (ConvMlp, InceptionDWConv2d, InceptionNeXt, MetaNeXt, MetaNeXtBlock, inception_next_atto,
                              inception_next_base, inception_next_small, inception_next_tiny)
+from . import fusion  # noqa: F401  registers the InceptionNeXt modules with lucid.nn.fuse
 from .summary import ModelSummary, summary
 
 __all__ = ["create_model", "list_models", "register_model", "is_model", "summary", "ModelSummary", "InceptionNeXt",
-           "InceptionDWConv2d", "MetaNeXtBlock", "inception_next_atto", "inception_next_tiny",
+           "MetaNeXt", "ConvMlp", "InceptionDWConv2d", "MetaNeXtBlock", "inception_next_atto", "inception_next_tiny",
            "inception_next_small", "inception_next_base"]

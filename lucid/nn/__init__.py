@@ -13,4 +13,5 @@ from .norm import *  # noqa: F401,F403  BatchNorm2d, LayerNorm, GroupNorm
 from .activation import *  # noqa: F401,F403  GELU, ReLU, SiLU, Sigmoid, Tanh, Softmax
 from .dropout import *  # noqa: F401,F403  Dropout, DropPath
 from .loss import *  # noqa: F401,F403  CrossEntropyLoss, NLLLoss, MSELoss, BCEWithLogitsLoss
-from . import functional, init, utils  # noqa: E402,F401
+from .fuse import fuse, fusion_summary, register_fusion  # noqa: F401  the fusion pass (lucid/nn/fuse.py)
+from . import functional, fused, init, utils  # noqa: E402,F401

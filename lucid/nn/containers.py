@@ -93,7 +93,7 @@ class ModuleDict(Module):
 
     def __delitem__(self, key: str) -> None:
         del self._modules[key]
-        Module.structure_changed()
+        self.structure_changed()
 
     def __contains__(self, key: str) -> bool:
         return key in self._modules

@@ -1,17 +1,19 @@
-"""``DerivedValue``: a value a module computes from its structure and some tensors, kept until either changes.
+"""``DerivedValue``: a value computed from some modules and tensors, kept until one of them changes.
 
-Inference paths fold and pre-pack weights (BatchNorm folded into the next 1x1 conv, the mixer's branch
-geometry) and decide which fused op applies (no hooks, plain convs, GELU, dropout off). Doing that on every
-forward costs ~0.1-0.2 ms per block in Python, about 5% of a small model's eval forward. A ``DerivedValue``
-does it once and stays valid while
+Fused modules (lucid/nn/fused.py) decide once which fast path applies to their children (no hooks, plain
+convs, GELU, dropout off) and, for inference, fold weights (BatchNorm into the next 1x1 conv, layer scale into
+fc2). Doing that on every forward costs Python time on every call; a ``DerivedValue`` does it once and keeps
+the result while
 
-* no module anywhere changed through Module's API (``Module.structure_epoch``: attribute assignment,
-  registration, hooks, a training-mode change), and
+* every source module is unchanged through Module's API (its ``_structure_version``: attribute assignment,
+  registration, hooks, training mode), and
 * every source tensor still holds the same array (``.array``) at the same ``_version`` (bumped by every
-  in-place change through lucid: optimizer steps, ``copy_``, ``load_state_dict``, BatchNorm's running
-  statistics in training).
+  in-place change through lucid: optimizer steps, ``copy_``, ``.data.add_(...)``, ``load_state_dict``,
+  BatchNorm's running statistics in training).
 
-Writing into a source's ``.array`` directly bypasses the version check, as it bypasses autograd's.
+Only the named sources count: a change to any other module (even one that sets an attribute inside its own
+forward) leaves the value valid. Writing into a source's ``.array`` directly bypasses the version check, as it
+bypasses autograd's.
 """
 from __future__ import annotations
 
@@ -23,20 +25,24 @@ __all__ = ["DerivedValue"]
 class DerivedValue:
     """One cached value; ``get(build)`` returns it, calling ``build()`` again when it went stale.
 
-    ``build()`` returns ``(value, sources)``: sources are the tensors the value was computed from (None
-    entries are skipped); the module structure it depends on is covered by ``Module.structure_epoch``.
+    ``build()`` returns ``(value, sources)``: the modules and tensors the value was computed from (None
+    entries are skipped).
     """
 
-    __slots__ = ("_epoch", "_sources", "_value")
+    __slots__ = ("_stamps", "_value", "_built")
 
     def __init__(self) -> None:
         self.clear()
 
     def clear(self) -> None:
         """Forget the value (e.g. to free a folded weight copy while training makes it stale every step)."""
-        self._epoch = -1
-        self._sources = ()
+        self._stamps = ()
         self._value = None
+        self._built = False
+
+    def __deepcopy__(self, memo) -> "DerivedValue":
+        # a copied module (an EMA copy, copy.deepcopy(model)) derives its own value from its own sources
+        return DerivedValue()
 
     @property
     def cached(self):
@@ -44,19 +50,29 @@ class DerivedValue:
         return self._value
 
     def valid(self) -> bool:
-        if self._epoch != Module.structure_epoch:
+        if not self._built:
             return False
-        for tensor, array, version in self._sources:
-            if tensor.array is not array or tensor._version != version:
+        for source, key, version in self._stamps:
+            if key is None:  # a module
+                if source._structure_version != version:
+                    return False
+            elif source.array is not key or source._version != version:
                 return False
         return True
 
     def get(self, build):
         if self.valid():
             return self._value
-        epoch = Module.structure_epoch  # read first: a build that changes a module leaves the value stale
         value, sources = build()
-        self._sources = tuple((t, t.array, t._version) for t in sources if t is not None)
-        self._epoch = epoch
+        stamps = []
+        for s in sources:
+            if s is None:
+                continue
+            if isinstance(s, Module):
+                stamps.append((s, None, s._structure_version))
+            else:
+                stamps.append((s, s.array, s._version))
+        self._stamps = tuple(stamps)
         self._value = value
+        self._built = True
         return value

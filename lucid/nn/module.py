@@ -18,12 +18,12 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 
 
 class _RemovableHandle:
-    def __init__(self, hooks: dict, key: int) -> None:
-        self._hooks, self._key = hooks, key
+    def __init__(self, module: "Module", hooks: dict, key: int) -> None:
+        self._module, self._hooks, self._key = module, hooks, key
 
     def remove(self) -> None:
         if self._hooks.pop(self._key, None) is not None:
-            Module.structure_changed()
+            self._module.structure_changed()
 
     def __enter__(self) -> "_RemovableHandle":
         return self
@@ -37,18 +37,13 @@ class Module:
 
     training: bool
     _hook_counter = 0
-    # Counts changes to any module's attributes, registrations, hooks or training mode, process-wide. A value
-    # derived from a module tree's structure (which fused path applies, see lucid.nn.derived) stays valid
-    # while this count does; a forward that sets no attributes leaves it alone.
-    structure_epoch = 0
-
-    @staticmethod
-    def structure_changed() -> None:
-        """Invalidate everything derived from module structure (called by every change that goes through
-        Module's API: attribute assignment and deletion, registration, hooks, ``train``/``eval`` mode)."""
-        Module.structure_epoch += 1
 
     def __init__(self) -> None:
+        # Counts the changes to this module made through Module's API (attributes, registrations, hooks,
+        # training mode). A value derived from a module (a fused module's plan, folded weights; see
+        # lucid.nn.derived) names the modules it depends on and stays valid while their counts do; a change to
+        # any other module, even inside a forward, leaves it alone.
+        object.__setattr__(self, "_structure_version", 0)
         object.__setattr__(self, "training", True)
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_buffers", OrderedDict())
@@ -58,11 +53,15 @@ class Module:
         object.__setattr__(self, "_forward_pre_hooks", OrderedDict())
 
     # -- attribute registration -----------------------------------------------------------------------------
+    def structure_changed(self) -> None:
+        """Record a change to this module (called by every change through Module's API)."""
+        self.__dict__["_structure_version"] += 1
+
     def __setattr__(self, name: str, value) -> None:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"cannot assign {name!r} before Module.__init__() was called "
                                  f"(call super().__init__() first in {type(self).__name__}.__init__)")
-        Module.structure_changed()
+        self.structure_changed()
         params, modules, buffers = self._parameters, self._modules, self._buffers
         if isinstance(value, Parameter):
             self.__dict__.pop(name, None)
@@ -101,7 +100,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
-        Module.structure_changed()
+        self.structure_changed()
         for store in (self._parameters, self._buffers, self._modules):
             if name in store:
                 del store[name]
@@ -123,7 +122,7 @@ class Module:
 
     def register_parameter(self, name: str, param) -> None:
         """Register ``param`` (a Parameter, or None for an absent one such as ``bias=False``) under ``name``."""
-        Module.structure_changed()
+        self.structure_changed()
         self._check_new_name("parameter", name, self._parameters)
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter({name!r}): expected a Parameter or None, got {type(param).__name__}")
@@ -131,7 +130,7 @@ class Module:
 
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
         """Register a non-trainable tensor (e.g. running statistics) saved in the state dict when persistent."""
-        Module.structure_changed()
+        self.structure_changed()
         self._check_new_name("buffer", name, self._buffers)
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer({name!r}): expected a Tensor or None, got {type(tensor).__name__}")
@@ -142,7 +141,7 @@ class Module:
             self._non_persistent_buffers.add(name)
 
     def register_module(self, name: str, module) -> None:
-        Module.structure_changed()
+        self.structure_changed()
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"register_module({name!r}): expected a Module or None, got {type(module).__name__}")
         self._check_new_name("module", name, self._modules)
@@ -177,10 +176,10 @@ class Module:
         return result
 
     def _add_hook(self, hooks: dict, hook) -> _RemovableHandle:
-        Module.structure_changed()
+        self.structure_changed()
         Module._hook_counter += 1
         hooks[Module._hook_counter] = hook
-        return _RemovableHandle(hooks, Module._hook_counter)
+        return _RemovableHandle(self, hooks, Module._hook_counter)
 
     def register_forward_hook(self, hook) -> _RemovableHandle:
         """``hook(module, inputs, output)`` runs after forward; a non-None return replaces the output."""
@@ -249,7 +248,7 @@ class Module:
         if not isinstance(mode, bool):
             raise ValueError(f"train(mode): mode must be a bool, got {mode!r}")
         if self.training != mode:  # eval() on an eval-mode model (every eval loop's first line) changes nothing
-            Module.structure_changed()
+            self.structure_changed()
         object.__setattr__(self, "training", mode)
         for child in self.children():
             child.train(mode)

@@ -1,10 +1,12 @@
-"""Fused ops for InceptionNeXt's block, each one Function instead of a chain of small ones.
+"""Fused ops: chains of small ops that a MetaFormer-style block (InceptionNeXt's) runs as one Function each.
+They take tensors and plain parameters; lucid/nn/fused.py holds the modules that call them, and
+``lucid.nn.fuse`` swaps those modules in.
 
-``inception_dwconv2d``: the Inception depthwise token mixer (split channels -> identity / 3x3 / 1xK / Kx1
-depthwise convs -> concatenate) in one op. The unfused chain (4 Slice + 3 Conv2d + Cat) copies every branch
-in and out, builds four full-size zero gradients in backward, and np.concatenate returns an NCHW-contiguous
-array, which the following BatchNorm must transpose back to channels-last. Here the output is written once,
-channels-last, straight into one buffer.
+``depthwise_branches``: identity channels plus depthwise branches on channel groups, concatenated
+(InceptionNeXt's token mixer: split channels -> identity / 3x3 / 1xK / Kx1 depthwise convs -> concatenate).
+The unfused chain (4 Slice + 3 Conv2d + Cat) copies every branch in and out, builds four full-size zero
+gradients in backward, and np.concatenate returns an NCHW-contiguous array, which the following BatchNorm
+must transpose back to channels-last. Here the output is written once, channels-last, into one buffer.
 
 ``conv_mlp_gelu``: the block's MLP, ``fc2(gelu(fc1(x))) (+ residual)`` with 1x1 convs, as two GEMMs with the
 fc1 bias and the GELU in one numba pass between them (and, backward, the GELU slope and the fc1 bias gradient
@@ -23,10 +25,10 @@ from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd.function import Function
 from ..kernels import gelu as gelu_kernels
-from ..kernels import inception_mixer as mixer
+from ..kernels import mixer
 from .conv import _sum_rows
 
-__all__ = ["conv_mlp_gelu", "inception_branches", "inception_dwconv2d", "scaled_residual"]
+__all__ = ["branches_geometry", "conv_mlp_gelu", "depthwise_branches", "scaled_residual"]
 
 
 def _nhwc(x):
@@ -34,11 +36,11 @@ def _nhwc(x):
     return xp_of(x).ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-class InceptionDWConv(Function):
+class DepthwiseBranches(Function):
     @staticmethod
     def forward(ctx, x, branches, *params):
-        """x (N, C, H, W); branches: an ``inception_mixer.Branches``; params: weight (gc, 1, kh, kw) and bias
-        (gc,) per branch. Channels [0, c_id) pass through."""
+        """x (N, C, H, W); branches: a ``mixer.Branches``; params: weight (gc, 1, kh, kw) and bias (gc,) per
+        branch. Channels [0, c_id) pass through."""
         xh = _nhwc(x)
         gc = branches.gc
         weights = [params[2 * k].reshape(gc, *khw) for k, khw in enumerate(branches.kernel)]
@@ -70,40 +72,41 @@ class InceptionDWConv(Function):
         return gx, None, *param_grads
 
 
-def is_fusable_branch(conv, gc: int) -> bool:
-    """Whether ``conv`` is a branch the fused mixer computes: depthwise over ``gc`` channels, stride 1,
-    dilation 1, with bias, zero padding (k - 1) / 2 on each side (odd kernels, output size = input size)."""
-    pad = conv.padding
-    if isinstance(pad, str) or conv.padding_mode != "zeros":
-        return False
-    return (conv.bias is not None and conv.stride == (1, 1) and conv.dilation == (1, 1)
-            and conv.groups == conv.in_channels == conv.out_channels == gc
-            and all(2 * p == k - 1 for p, k in zip(pad, conv.kernel_size)))
+def branches_geometry(weight_shapes, bias_shapes, identity_channels: int, channels: int) -> "mixer.Branches":
+    """The ``depthwise_branches`` geometry for branches with these weight (gc, 1, kh, kw) and bias (gc,) shapes
+    (bias None: absent) over ``channels`` input channels; ValueError naming the shapes when they do not fit.
+    Fused modules compute it once and pass it to ``DepthwiseBranches.apply`` on every call."""
+    weight_shapes = [tuple(s) for s in weight_shapes]
+    gc = weight_shapes[0][0] if weight_shapes else 0
+    kernels = tuple(s[2:] for s in weight_shapes)
+    if not weight_shapes or len(bias_shapes) != len(weight_shapes) \
+            or channels != identity_channels + len(weight_shapes) * gc \
+            or any(len(s) != 4 or s[:2] != (gc, 1) or s[2] % 2 == 0 or s[3] % 2 == 0 for s in weight_shapes) \
+            or any(b is None or tuple(b) != (gc,) for b in bias_shapes):
+        raise ValueError(
+            f"depthwise_branches: expected x with c_id + n*gc channels (c_id={identity_channels}), weights "
+            f"(gc, 1, kh, kw) with odd kh, kw and biases (gc,) for each of n branches; got {channels} channels, "
+            f"weights {weight_shapes}, biases {[None if b is None else tuple(b) for b in bias_shapes]}")
+    return mixer.Branches(identity_channels, gc, tuple(identity_channels + k * gc for k in range(len(kernels))),
+                          kernels, tuple(((kh - 1) // 2, (kw - 1) // 2) for kh, kw in kernels))
 
 
-def inception_branches(convs, split_indexes) -> "mixer.Branches":
-    """The fused mixer's geometry for ``convs`` (timm's order) over ``split_indexes`` (c_id, gc, gc, ...);
-    ValueError when a conv is not a branch the fused op computes (``is_fusable_branch``)."""
-    c_id, gc = split_indexes[0], split_indexes[1]
-    c0s, kernels, pads = [], [], []
-    for k, conv in enumerate(convs):
-        if not is_fusable_branch(conv, gc):
-            raise ValueError(f"inception_dwconv2d: branch {k} ({conv!r}) is not a {gc}-channel stride-1, dilation-1 "
-                             "depthwise conv with bias and symmetric zero 'same' padding")
-        c0s.append(c_id + k * gc)
-        kernels.append(tuple(conv.kernel_size))
-        pads.append((conv.padding[0], conv.padding[1]))
-    return mixer.Branches(c_id, gc, tuple(c0s), tuple(kernels), tuple(pads))
+def depthwise_branches(x: Tensor, weights, biases, identity_channels: int) -> Tensor:
+    """Identity channels, then depthwise branches on consecutive channel groups, concatenated, in one op::
 
+        out = cat(x[:, :c_id], conv_0(x[:, c_id:c_id + gc]), conv_1(x[:, c_id + gc:c_id + 2 gc]), ...)
 
-def inception_dwconv2d(x: Tensor, convs, split_indexes) -> Tensor:
-    """Inception depthwise token mixer on (N, C, H, W): ``cat(x_id, conv_hw(x_hw), conv_w(x_w), conv_h(x_h))``.
-
-    ``convs``: the depthwise ``nn.Conv2d`` branches (stride 1, dilation 1, "same" padding, with bias) in
-    timm's order; ``split_indexes``: (c_id, gc, gc, ...). Output (N, C, H, W), channels-last.
+    where ``conv_k`` is a depthwise conv (groups = gc) with ``weights[k]`` (gc, 1, kh, kw) and ``biases[k]``
+    (gc,), stride 1, dilation 1 and zero "same" padding ((kh - 1) / 2, (kw - 1) / 2; odd kernels).
+    InceptionNeXt's token mixer is this with branches 3x3, 1xK, Kx1. x (N, C, H, W) with
+    C = c_id + len(weights) * gc; output (N, C, H, W), channels-last.
     """
-    branches = inception_branches(convs, split_indexes)
-    return InceptionDWConv.apply(x, branches, *(p for conv in convs for p in (conv.weight, conv.bias)))
+    weights, biases = list(weights), list(biases)
+    if x.ndim != 4:
+        raise ValueError(f"depthwise_branches: expected x (N, C, H, W), got shape {tuple(x.shape)}")
+    branches = branches_geometry([w.shape for w in weights], [None if b is None else b.shape for b in biases],
+                                 identity_channels, x.shape[1])
+    return DepthwiseBranches.apply(x, branches, *(t for wb in zip(weights, biases) for t in wb))
 
 
 # Row-split threading for the block MLP (lucid/_row_threads.py). Split only when every thread gets at least

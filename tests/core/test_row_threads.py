@@ -12,7 +12,7 @@ import lucid
 from lucid import _blas
 from lucid import _row_threads as row_threads
 from lucid.kernels import gelu as gelu_kernels
-from lucid.kernels import inception_mixer as mixer
+from lucid.kernels import mixer
 from lucid.ops import fused
 
 

@@ -1,4 +1,5 @@
-"""Fused InceptionNeXt ops (lucid/ops/fused.py) against torch/timm and by finite differences."""
+"""Fused ops (lucid/ops/fused.py) and the fused modules lucid.nn.fuse swaps into InceptionNeXt (lucid/nn/fused.py),
+against torch/timm and by finite differences."""
 import numpy as np
 import pytest
 import timm
@@ -7,12 +8,13 @@ import torch
 import lucid
 from lucid import nn
 from lucid.ops.dropout import drop_path_scale
-from lucid.ops.fused import inception_dwconv2d, scaled_residual
+from lucid.ops.fused import depthwise_branches, scaled_residual
 
 
 def _mixer_pair(channels, band, ratio, seed=0):
     tm = timm.models.inception_next.InceptionDWConv2d(channels, band_kernel_size=band, branch_ratio=ratio)
-    lm = lucid.models.InceptionDWConv2d(channels, band_kernel_size=band, branch_ratio=ratio)
+    lm = nn.fuse(lucid.models.InceptionDWConv2d(channels, band_kernel_size=band, branch_ratio=ratio))
+    assert isinstance(lm, nn.fused.FusedDepthwiseBranches)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in tm.parameters():
@@ -21,7 +23,7 @@ def _mixer_pair(channels, band, ratio, seed=0):
     return tm, lm
 
 
-# maps of <= 16 pixels take the fused kernels (lucid/kernels/inception_mixer.py), larger ones the per-branch way
+# maps of <= 16 pixels take the fused kernels (lucid/kernels/mixer.py), larger ones the per-branch way
 @pytest.mark.parametrize("channels,band,ratio,hw", [(16, 11, 0.125, (8, 8)), (40, 9, 0.25, (5, 7)),
                                                     (24, 11, 0.125, (1, 1)), (96, 11, 0.125, (3, 12)),
                                                     (40, 9, 0.25, (4, 4)), (24, 11, 0.125, (2, 7)),
@@ -51,14 +53,15 @@ def test_inception_mixer_gradcheck_float64(hw):
     x = lucid.randn(2, 8, *hw, dtype=lucid.float64, requires_grad=True)
     convs = (lm.dwconv_hw, lm.dwconv_w, lm.dwconv_h)
     params = [p for c in convs for p in (c.weight, c.bias)]
-    assert lucid.autograd.gradcheck(lambda x, *ps: inception_dwconv2d(x, convs, lm.split_indexes), (x, *params))
+    assert lucid.autograd.gradcheck(lambda x, *ps: depthwise_branches(x, ps[0::2], ps[1::2], lm.split_indexes[0]),
+                                    (x, *params))
 
 
 @pytest.mark.parametrize("hw", [(4, 4), (2, 3), (1, 1), (6, 6)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_mixer_kernels_match_the_numpy_reference(hw, dtype, monkeypatch):
     """The numba ways (fused for <= 16 pixels, per branch above) against the NumPy reference, all gradients."""
-    from lucid.kernels import inception_mixer as mixer
+    from lucid.kernels import mixer
 
     rng = np.random.default_rng(0)
     br = mixer.Branches(c_id=5, gc=4, c0=(5, 9, 13), kernel=((3, 3), (1, 7), (7, 1)), pad=((1, 1), (0, 3), (3, 0)))
@@ -82,15 +85,28 @@ def test_mixer_kernels_match_the_numpy_reference(hw, dtype, monkeypatch):
 
 
 def test_mixer_with_dilated_branches_runs_the_convs_as_modules():
-    """The fused op covers stride-1, dilation-1 branches only; a dilated mixer falls back and stays correct."""
+    """The fused op covers stride-1, dilation-1 branches only; a fused dilated mixer falls back and stays correct."""
     tm = timm.models.inception_next.InceptionDWConv2d(16, band_kernel_size=5, branch_ratio=0.25, dilation=2)
-    lm = lucid.models.InceptionDWConv2d(16, band_kernel_size=5, branch_ratio=0.25, dilation=2)
+    lm = nn.fuse(lucid.models.InceptionDWConv2d(16, band_kernel_size=5, branch_ratio=0.25, dilation=2))
     lm.load_state_dict({k: lucid.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    assert not nn.fused.fusable_depthwise_branch(lm.dwconv_hw, 4)
     x = np.random.default_rng(0).standard_normal((2, 16, 9, 9)).astype(np.float32)
-    np.testing.assert_allclose(lm(lucid.tensor(x)).detach().numpy(), tm(torch.from_numpy(x)).detach().numpy(),
-                               atol=1e-5)
-    with pytest.raises(ValueError, match="dilation-1"):
-        inception_dwconv2d(lucid.tensor(x), (lm.dwconv_hw, lm.dwconv_w, lm.dwconv_h), lm.split_indexes)
+    with lucid.profiler.profile() as prof:
+        out = lm(lucid.tensor(x))
+    assert "DepthwiseBranches" not in prof.totals()
+    np.testing.assert_allclose(out.detach().numpy(), tm(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+
+
+def test_depthwise_branches_rejects_what_it_does_not_compute():
+    x = lucid.randn(2, 10, 4, 4)
+    ok = dict(weights=[lucid.randn(2, 1, 3, 3)] * 3, biases=[lucid.randn(2)] * 3)
+    assert depthwise_branches(x, identity_channels=4, **ok).shape == (2, 10, 4, 4)
+    with pytest.raises(ValueError, match="odd kh, kw"):
+        depthwise_branches(x, [lucid.randn(2, 1, 2, 2)] * 3, ok["biases"], 4)  # even kernel: no "same" padding
+    with pytest.raises(ValueError, match="got 10 channels"):
+        depthwise_branches(x, identity_channels=2, **ok)
+    with pytest.raises(ValueError, match="biases"):
+        depthwise_branches(x, ok["weights"], [None] * 3, 4)
 
 
 @pytest.mark.parametrize("drop", [0.0, 0.5])
@@ -144,12 +160,12 @@ def test_mixer_calls_its_convs_when_they_are_hooked():
     handle = lm.dwconv_w.register_forward_hook(lambda m, i, o: seen.append(o.shape))
     with lucid.no_grad(), lucid.profiler.profile() as prof:
         out = lm(lucid.tensor(x))
-    assert seen == [(2, 2, 6, 6)] and "InceptionDWConv" not in prof.totals()
+    assert seen == [(2, 2, 6, 6)] and "DepthwiseBranches" not in prof.totals()
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
     handle.remove()
     with lucid.no_grad(), lucid.profiler.profile() as prof:
         out = lm(lucid.tensor(x))
-    assert seen == [(2, 2, 6, 6)] and set(prof.totals()) == {"InceptionDWConv"}
+    assert seen == [(2, 2, 6, 6)] and set(prof.totals()) == {"DepthwiseBranches"}
     np.testing.assert_allclose(out.numpy(), expected, rtol=1e-5, atol=1e-5)
 
 
@@ -164,7 +180,7 @@ def test_mixer_follows_a_branch_changed_after_it_ran():
         m.dwconv_hw.dilation, m.dwconv_hw.padding = (2, 2), (2, 2)
     with lucid.no_grad(), lucid.profiler.profile() as prof:
         out = lm(lucid.tensor(x))
-    assert "InceptionDWConv" not in prof.totals()
+    assert "DepthwiseBranches" not in prof.totals()
     np.testing.assert_allclose(out.numpy(), tm(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -225,15 +241,18 @@ def _block_pair(seed=0):
         tb.norm.running_mean.copy_(torch.randn(16, generator=g))
         tb.norm.running_var.copy_(torch.rand(16, generator=g) + 0.5)
     lb = lucid.models.inception_next.MetaNeXtBlock(
-        16, token_mixer=lambda d: lucid.models.InceptionDWConv2d(d, band_kernel_size=5, branch_ratio=0.25),
+        16, token_mixer=lambda d, **kw: lucid.models.InceptionDWConv2d(d, band_kernel_size=5, branch_ratio=0.25,
+                                                                       **kw),
         ls_init_value=0.5)
+    lb = nn.fuse(lb, inference=True)
+    assert isinstance(lb, nn.fused.FusedMetaFormerBlock)
     lb.load_state_dict({k: lucid.tensor(v.numpy()) for k, v in tb.state_dict().items()})
     return tb, lb
 
 
-def test_eval_block_folds_batchnorm_and_matches_timm_with_gradients():
-    """Eval mode folds BatchNorm into fc1 (no BatchNorm op runs); outputs and all gradients match timm, with
-    autograd (tensor-op folding) and without (array folding)."""
+def test_eval_block_with_gradients_runs_unfolded_and_matches_timm():
+    """Eval mode with gradients wanted for the parameters runs BatchNorm as an op (no folded copy: gradients
+    must reach its parameters); outputs and all gradients match timm. Without gradients it folds."""
     tb, lb = _block_pair()
     tb.eval(), lb.eval()
     x = np.random.default_rng(0).standard_normal((2, 16, 6, 7)).astype(np.float32)  # 84 pixels, 64 hidden
@@ -243,22 +262,16 @@ def test_eval_block_folds_batchnorm_and_matches_timm_with_gradients():
     lx = lucid.Tensor(x, requires_grad=True)
     with lucid.profiler.profile() as prof:
         out = lb(lx)
-    assert "BatchNorm" not in prof.totals() and "ConvMlpGelu" in prof.totals()
+    assert "BatchNorm" in prof.totals() and "ConvMlpGelu" in prof.totals()
     np.testing.assert_allclose(out.detach().numpy(), tb(torch.from_numpy(x)).detach().numpy(), rtol=1e-5, atol=1e-5)
-    with lucid.no_grad():
-        np.testing.assert_allclose(lb(lucid.tensor(x)).numpy(), out.detach().numpy(), rtol=1e-6, atol=1e-6)
+    with lucid.no_grad(), lucid.profiler.profile() as prof:
+        np.testing.assert_allclose(lb(lucid.tensor(x)).numpy(), out.detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert "BatchNorm" not in prof.totals()
     out.backward(lucid.tensor(g))
     np.testing.assert_allclose(lx.grad.numpy(), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
     tgrads = dict(tb.named_parameters())
     for name, p in lb.named_parameters():
         np.testing.assert_allclose(p.grad.numpy(), tgrads[name].grad.numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
-    # with gradients wanted for the parameters but over 4x more hidden channels than pixels, folding through
-    # tensor ops would cost more than it saves: BatchNorm runs
-    with lucid.profiler.profile() as prof:
-        small = lb(lucid.tensor(x[:1, :, :3, :3]))
-    assert "BatchNorm" in prof.totals()
-    np.testing.assert_allclose(small.detach().numpy(), tb(torch.from_numpy(x[:1, :, :3, :3])).detach().numpy(),
-                               atol=1e-5)
 
 
 def _timm_out(tb, x):
@@ -274,13 +287,13 @@ def test_inference_block_is_two_ops_with_cached_folded_weights():
     x = np.random.default_rng(0).standard_normal((2, 16, 3, 3)).astype(np.float32)  # 64 hidden > 4 x 18 px
     with lucid.profiler.profile() as prof, lucid.no_grad():
         out = lb(lucid.tensor(x)).numpy()
-    assert set(prof.totals()) == {"InceptionDWConv", "ConvMlpGelu"}
+    assert set(prof.totals()) == {"DepthwiseBranches", "ConvMlpGelu"}
     np.testing.assert_allclose(out, _timm_out(tb, x), rtol=1e-5, atol=1e-5)
-    cached = lb._inference.cached
+    cached = lb._folded.cached
     lb.eval()  # e.g. called before every batch: keeps the cache
     with lucid.no_grad():
         lb(lucid.tensor(x))
-    assert lb._inference.cached is cached  # nothing changed: no refolding
+    assert lb._folded.cached is cached  # nothing changed: no refolding
     # in-place changes through lucid (version bumps) and new arrays both invalidate the cache
     changes = [
         (lambda: lb.norm.running_mean.add_(0.5), lambda: tb.norm.running_mean.add_(0.5)),
@@ -295,12 +308,12 @@ def test_inference_block_is_two_ops_with_cached_folded_weights():
             change_timm()
         with lucid.no_grad():
             got = lb(lucid.tensor(x)).numpy()
-        assert lb._inference.cached is not cached
-        cached = lb._inference.cached
+        assert lb._folded.cached is not cached
+        cached = lb._folded.cached
         np.testing.assert_allclose(got, _timm_out(tb, x), rtol=1e-5, atol=1e-5)
     # a training step changes the running statistics in place (their versions move): eval sees the new ones
     lb.train(), tb.train()
-    assert lb._inference.cached is None  # no folded copy is held while training
+    assert lb._folded.cached is None  # no folded copy is held while training
     xt = np.random.default_rng(2).standard_normal((4, 16, 3, 3)).astype(np.float32) * 3 + 1
     lb(lucid.tensor(xt)), tb(torch.from_numpy(xt))
     lb.eval(), tb.eval()
@@ -353,7 +366,7 @@ def test_mlp_runs_its_modules_when_hooked_or_dropping():
     handle.remove()
     with lucid.no_grad(), lucid.profiler.profile() as prof:
         lb(lucid.randn(2, 16, 3, 3))
-    assert set(prof.totals()) == {"InceptionDWConv", "ConvMlpGelu"}
+    assert set(prof.totals()) == {"DepthwiseBranches", "ConvMlpGelu"}
     mlp.drop.p = 0.5
     mlp.train()
     assert not mlp.fusable()

@@ -9,7 +9,7 @@ import pytest
 import lucid
 import lucid.nn.functional as F
 from lucid.kernels import _launch, batchnorm, depthwise
-from lucid.kernels import inception_mixer as mixer
+from lucid.kernels import mixer
 
 ALWAYS_PARALLEL, ALWAYS_SERIAL = 0, 10 ** 12
 

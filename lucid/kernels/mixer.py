@@ -1,4 +1,5 @@
-"""InceptionNeXt's token mixer: identity + several depthwise branches, with a fused kernel for small maps.
+"""A channel-split depthwise mixer: identity channels + several depthwise branches, with a fused kernel for
+small maps (InceptionNeXt's token mixer is one: 3x3, 1xK and Kx1 branches).
 
 The mixer splits the channels of an NHWC activation into an identity part and ``nb`` branches of ``gc``
 channels each, every branch a stride-1 depthwise conv with "same" padding (3x3, 1xK, Kx1 in InceptionNeXt)::

@@ -1,12 +1,12 @@
-"""ConvNormSequential (lucid/models/_folding.py): conv -> BatchNorm and BatchNorm -> conv run as one conv in
-inference, with the numbers of the two modules (checked against torch), and as the modules otherwise."""
+"""FusedConvNorm (lucid/nn/fused.py, folding math in lucid/nn/folding.py): ``lucid.nn.fuse(..., inference=True)``
+makes Sequential(conv, bn) and Sequential(bn, conv) run as one conv in inference, with the numbers of the two
+modules (checked against torch), and as the modules otherwise."""
 import numpy as np
 import pytest
 import torch
 
 import lucid
 from lucid import nn
-from lucid.models._folding import ConvNormSequential
 
 
 def _pair(bn_first: bool, conv_bias: bool, affine: bool, padding: int = 0, seed: int = 0):
@@ -22,7 +22,10 @@ def _pair(bn_first: bool, conv_bias: bool, affine: bool, padding: int = 0, seed:
     tseq = torch.nn.Sequential(tbn, tconv) if bn_first else torch.nn.Sequential(tconv, tbn)
     lconv = nn.Conv2d(c_in, c_out, 2, stride=2, padding=padding, bias=conv_bias)
     lbn = nn.BatchNorm2d(c_in if bn_first else c_out, affine=affine)
-    lseq = ConvNormSequential(lbn, lconv) if bn_first else ConvNormSequential(lconv, lbn)
+    lseq = nn.Sequential(lbn, lconv) if bn_first else nn.Sequential(lconv, lbn)
+    keys = list(lseq.state_dict())
+    lseq = nn.fuse(lseq, inference=True)
+    assert isinstance(lseq, nn.fused.FusedConvNorm) and list(lseq.state_dict()) == keys
     lseq.load_state_dict({k: lucid.tensor(v.numpy()) for k, v in tseq.state_dict().items()})
     return tseq.eval(), lseq.eval()
 
@@ -94,3 +97,11 @@ def test_folded_weights_are_cached_until_a_source_or_mode_changes():
     with lucid.no_grad():
         lseq(lucid.tensor(x))
     assert seen == [(3, 4, 6, 8)]  # a hooked part runs as a module
+
+
+def test_training_fusion_leaves_conv_norm_sequentials_alone():
+    """BatchNorm folding is an inference rule: fuse(model) without inference keeps the Sequential."""
+    seq = nn.Sequential(nn.Conv2d(3, 4, 2, stride=2), nn.BatchNorm2d(4))
+    assert type(nn.fuse(seq)) is nn.Sequential
+    other = nn.Sequential(nn.Conv2d(3, 4, 2, stride=2), nn.BatchNorm2d(4), nn.ReLU())
+    assert type(nn.fuse(other, inference=True)) is nn.Sequential  # not exactly (conv, bn): no rule applies
