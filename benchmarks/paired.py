@@ -17,8 +17,10 @@ import pathlib
 import sys
 import time
 
-import lucid  # first: sets OPENBLAS_THREAD_TIMEOUT before NumPy loads (lucid/_blas.py)
+import lucid
 import numpy as np
+
+lucid.backends.cpu.configure()  # lucid's CPU tuning, as the scripts apply it (lucid/backends/cpu.py)
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run as a script: the repo root
 from benchmarks import suite_model  # noqa: E402

@@ -1,4 +1,4 @@
-"""A/B of row-split threading (lucid/_row_threads.py) on whole InceptionNeXt steps, lucid only.
+"""A/B of row-split threading (lucid/backends/row_threads.py) on whole InceptionNeXt steps, lucid only.
 
     python benchmarks/row_threads_ab.py                       # atto and tiny, 32x32, batch 128
     python benchmarks/row_threads_ab.py inception_next_tiny 224 16

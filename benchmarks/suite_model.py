@@ -80,12 +80,12 @@ def environment(threads: int) -> dict:
 
     import lucid
     import lucid.nn.functional as F
-    from lucid import _row_threads
+    from lucid.backends import row_threads
 
     env = {"threads": threads, "torch_threads": torch.get_num_threads(),
            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
            "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT"), "cpus": os.cpu_count(),
-           "row_threads": "on" if _row_threads.enabled() else "off"}
+           "row_threads": "on" if row_threads.enabled() else "off"}
     try:
         import threadpoolctl
 

@@ -1,4 +1,4 @@
-"""A/B of the numba kernels' serial twins (lucid/kernels/_launch.py) on whole InceptionNeXt steps, lucid only.
+"""A/B of the numba kernels' serial twins (lucid/kernels/_numba.py) on whole InceptionNeXt steps, lucid only.
 
     python benchmarks/twins_ab.py                 # every family: always parallel vs the measured thresholds
     python benchmarks/twins_ab.py gelu            # one family (memory, mixer, stencil, gelu)
@@ -19,11 +19,13 @@ def main(families) -> None:
     import threadpoolctl
 
     import lucid
-    from lucid.kernels import _launch
+
+    lucid.backends.cpu.configure()
+    from lucid.backends import cpu
 
     threadpoolctl.threadpool_limits(2, user_api="blas")
     numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
-    default = dict(_launch.SERIAL_BELOW)
+    default = dict(cpu.SERIAL_BELOW)
     families = families or list(default)
     settings = {"always parallel": {f: 0 for f in families}, "twins": {f: default[f] for f in families}}
     rng = np.random.default_rng(0)
@@ -51,13 +53,13 @@ def main(families) -> None:
             reps = 4 if name.endswith("tiny") and mode == "train step" else 8
             for _ in range(3):
                 for label, thresholds in settings.items():
-                    _launch.SERIAL_BELOW.update(thresholds)
+                    cpu.SERIAL_BELOW.update(thresholds)
                     step()
                     for _ in range(reps):
                         t0 = time.perf_counter()
                         step()
                         times[label].append(time.perf_counter() - t0)
-            _launch.SERIAL_BELOW.update(default)
+            cpu.SERIAL_BELOW.update(default)
             print(f"{name} {mode} ({', '.join(families)}): "
                   + "  ".join(f"{k} {1e3 * np.median(v):.1f} ms" for k, v in times.items()), flush=True)
 

@@ -4,14 +4,11 @@
     x = lucid.randn(4, 3, requires_grad=True)
     y = (x.exp() * 2).sum()
     y.backward()          # x.grad == 2 * exp(x)
+
+Importing lucid changes no process-wide state; ``lucid.backends.cpu.configure()`` applies lucid's CPU tuning
+(OpenBLAS thread timeout, malloc thresholds, numba's threading layer) when a program asks for it.
 """
-from . import _blas
-
-_blas.configure()  # before NumPy loads OpenBLAS: idle BLAS threads sleep instead of spinning (lucid/_blas.py)
-
-from . import _allocator, _backend  # noqa: E402
-
-_allocator.tune()  # keep freed activation buffers for reuse (see lucid/_allocator.py); LUCID_MALLOC_TUNING=0 opts out
+from . import _backend, backends  # noqa: F401
 from ._backend import bool_, float16, float32, float64, gpu_available, int8, int32, int64, uint8
 from ._creation import (arange, empty, empty_like, eye, full, full_like, linspace, ones, ones_like, tensor,
                         zeros, zeros_like)

@@ -25,14 +25,12 @@ SUITES = ["core", "nn", "optim", "model"]
 
 
 def _numba_layer() -> str | None:
-    """The threading layer numba uses (lucid selects "workqueue"; see lucid/kernels/__init__.py)."""
+    """The threading layer numba uses (lucid.backends.cpu.configure() selects "workqueue")."""
     try:
         import numba
 
         return numba.threading_layer()
     except Exception:  # numba missing, or no parallel kernel has run yet
-        import lucid.kernels  # noqa: F401  (sets the configured layer)
-
         try:
             import numba
 
@@ -57,7 +55,9 @@ def main(argv=None) -> int:
     if args.device == "gpu" and (args.suites or SUITES) != ["model"]:
         parser.error(f"--device gpu: only the model suite has GPU rows (asked for {args.suites or SUITES})")
 
-    import lucid  # noqa: F401  first: numba's threading layer (workqueue) and OpenBLAS's idle threads are lucid's choice
+    import lucid
+
+    lucid.backends.cpu.configure()  # as the train and evaluate scripts run: lucid/backends/cpu.py
     import torch
 
     torch.set_num_threads(args.threads)

@@ -15,7 +15,9 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import lucid  # noqa: E402,F401  before anything loads NumPy: lucid configures OpenBLAS's threads (lucid/_blas.py)
+import lucid  # noqa: E402
+
+lucid.backends.cpu.configure()  # OpenBLAS idle threads, malloc reuse, numba's threading layer (lucid/backends/cpu.py)
 import hydra  # noqa: E402
 from omegaconf import DictConfig  # noqa: E402
 

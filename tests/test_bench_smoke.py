@@ -30,7 +30,7 @@ def test_reset_peak_then_hwm_follows_new_allocations():
     assert memory.reset_peak()
     assert memory.status_mib("VmHWM") < before + 16  # reset to (about) the current RSS
     # 64 MiB of fresh pages, touched. Straight from mmap: lucid keeps freed NumPy buffers in the process
-    # (lucid/_allocator.py), so a NumPy array of that size may reuse pages that are already resident.
+    # (lucid/backends/_malloc.py, applied by lucid.backends.cpu.configure()), so a NumPy array of that size may reuse pages that are already resident.
     block = mmap.mmap(-1, 64 * 2**20)
     block.write(b"\x01" * len(block))
     assert memory.status_mib("VmHWM") >= before + 60
@@ -50,15 +50,19 @@ def test_measure_rejects_unknown_framework():
 def test_bench_model_quick_rows_and_json(tmp_path, monkeypatch, capsys):
     # the --quick path with batch 2 instead of 16, so the smoke test stays a few seconds plus the two children
     monkeypatch.setattr(suite_model, "QUICK_CONFIGS", [("inception_next_atto", 32, 2)])
+    from lucid.backends import cpu
+
+    layer_was_free = cpu._numba_layer_in_use() is None  # no earlier test in this worker started numba's threads
     out = tmp_path / "bench.json"
     assert _bench_main()(["model", "--quick", "--threads", "1", "--json", str(out)]) == 0
     printed = capsys.readouterr().out.splitlines()
 
     env_line = printed[0]
     assert env_line.startswith("model  env:") and "threads=1" in env_line and "OPENBLAS_CORETYPE=" in env_line
-    if "NUMBA_THREADING_LAYER" not in os.environ and not os.environ.get("LUCID_NO_NUMBA"):
-        # lucid selects "workqueue"; OpenMP here would mean numba's threads started before lucid was imported
+    if "NUMBA_THREADING_LAYER" not in os.environ and not os.environ.get("LUCID_NO_NUMBA") and layer_was_free:
+        # the bench applies lucid.backends.cpu.configure(), which selects "workqueue"
         assert "numba_layer=workqueue" in env_line
+    assert f"numba_layer={cpu.status()['numba_threading_layer']}" in env_line
 
     assert "device=cpu" in env_line
     data = json.loads(out.read_text())

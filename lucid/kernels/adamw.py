@@ -14,39 +14,30 @@ Scalars (``1 - lr*wd``, ``step_size = lr/bc1`` ...) are computed in Python float
 rounded to the array dtype once, as torch's CPU kernels do.
 
 Why a kernel: the NumPy form makes ~11 full passes over memory (every ufunc reads and writes whole arrays,
-single-threaded); the numba loop reads p, g, m, v once and writes p, m, v once, on all cores
-(PERF-NOTES: 13 ms vs 56-77 ms for 26 M parameters). fastmath stays off: reassociating or fusing
+single-threaded); the numba loop reads p, g, m, v once and writes p, m, v once, on all cores (PERF-NOTES
+has the figures). fastmath stays off: reassociating or fusing
 (``a*b + c`` into FMA) would change roundings relative to torch.
 
-``LUCID_NO_NUMBA=1`` (or numba missing) disables the compiled path; ``numba_available()`` says which.
+``LUCID_NO_NUMBA=1`` (or numba missing) disables the compiled path; ``numba_available()`` says which
+(lucid/kernels/_numba.py).
 """
 from __future__ import annotations
-
-import os
 
 import numpy as np
 
 from .._backend import xp_of
-from ._launch import renamed_copy
+from ..backends.cpu import ADAMW_PARALLEL_MIN_ELEMENTS as PARALLEL_MIN_ELEMENTS
+from . import _numba
+from ._numba import HAVE_NUMBA, renamed_copy
 
-_NUMBA_DISABLED = os.environ.get("LUCID_NO_NUMBA", "0") not in ("", "0")
-
-try:  # numba is optional: the NumPy path below is the reference and the fallback
-    if _NUMBA_DISABLED:
-        raise ImportError("LUCID_NO_NUMBA is set")
+if HAVE_NUMBA:  # optional: the NumPy path below is the reference and the fallback
     import numba
     from numba import prange
-except ImportError:  # pragma: no cover - exercised with LUCID_NO_NUMBA=1
-    numba = None
-
-# Below this many elements waking the worker threads costs more than it saves (measured on 2 cores: a
-# parallel launch ~4-10 us, the serial loop ~2.5 ns per element), so small tensors use the serial twin.
-PARALLEL_MIN_ELEMENTS = 4096
 
 
 def numba_available() -> bool:
-    """True when the compiled kernel can be used (numba importable and LUCID_NO_NUMBA unset)."""
-    return numba is not None
+    """True when the compiled kernel can be used (numba installed, ``LUCID_NO_NUMBA`` unset)."""
+    return _numba.enabled()
 
 
 def adam_scalars(dtype, *, lr, beta1, beta2, eps, weight_decay, decoupled, maximize, step) -> np.ndarray:
@@ -120,12 +111,12 @@ def adam_step_reference(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalar
 
 # ---------------------------------------------------------------------------------------------------------
 # compiled: one pass over flat arrays
-if numba is not None:
+if HAVE_NUMBA:
 
     def _adam_loop(p, g, m, v, vmax, gsign, decay, wd, w1, one_minus_w1, beta2, one_minus_beta2, bc2_sqrt,
                    eps, neg_step_size, amsgrad):  # pragma: no cover (compiled)
         # maximize and the two weight-decay forms are folded into exact arithmetic (g*(+-1), p*1, g + 0*p)
-        # instead of branches: loop-invariant branches kept LLVM from vectorizing the loop (1.6x slower).
+        # instead of branches: loop-invariant branches kept LLVM from vectorizing the loop.
         lerp_hi = abs(w1) >= 0.5  # torch's lerp switches formula at weight 0.5
         for i in prange(p.shape[0]):
             gi = g[i] * gsign
@@ -155,8 +146,8 @@ if numba is not None:
         renamed_copy(_adam_loop, "_adam_loop_serial"))
 
     # Entry points take the scalars as one array (computed once per group; 7 arguments to type-check per
-    # call instead of 16: 0.47 vs 0.65 us, for ~250 calls per step), but reading the array inside the
-    # parallel loop made that loop 5x slower, so a serial wrapper unpacks it and calls the loop natively.
+    # call instead of 16, for ~250 calls per step), but reading the array inside the parallel loop kept it
+    # from vectorising, so a serial wrapper unpacks it and calls the loop natively.
     @numba.njit(cache=True)
     def _adam_parallel(p, g, m, v, vmax, sc, amsgrad):  # pragma: no cover (compiled)
         _loop_parallel(p, g, m, v, vmax, sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9],
@@ -198,7 +189,7 @@ def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars) -
     """The same update as ``adam_step_reference`` in one compiled pass; returns False (and does nothing)
     when it cannot run here (numba missing, CuPy arrays, dtype other than float32/float64, grad of another
     dtype, or a parameter layout without a flat view), so the caller falls back to the reference."""
-    if numba is None or type(param) is not np.ndarray or param.dtype not in _KERNEL_DTYPES:
+    if not _numba.use_numba(param, _numba.FLOATS):
         return False
     if grad.dtype != param.dtype or scalars.dtype != param.dtype:
         return False
@@ -215,4 +206,3 @@ def adam_step_fused(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalars) -
     return True
 
 
-_KERNEL_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))

@@ -23,27 +23,20 @@ kernels make batch_norm forward+backward several times faster than the NumPy for
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .._backend import xp_of
-from ._launch import add_serial_twins, pick, pick_parts
+from . import _numba
+from ._numba import HAVE_NUMBA, add_serial_twins, pick, pick_parts
 
-try:  # numba is a dependency, but lucid must keep working (slower) without it
+if HAVE_NUMBA:
     import numba
     from numba import njit, prange
 
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    numba = None
-    HAVE_NUMBA = False
-
 
 def use_numba(array) -> bool:
-    """True when the kernels should handle ``array`` (float32 NumPy, numba present, not disabled)."""
-    return (HAVE_NUMBA and isinstance(array, np.ndarray) and array.dtype == np.float32
-            and os.environ.get("LUCID_NO_NUMBA", "0") in ("", "0"))
+    """True when the kernels should handle ``array`` (float32 NumPy, numba enabled: lucid/kernels/_numba.py)."""
+    return _numba.use_numba(array, _numba.FLOAT32)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -143,7 +136,7 @@ if HAVE_NUMBA:
                 orow[j] = k1[j] * grow[j] + k2[j] * ((xrow[j] - mean_hi[j]) - mean_lo[j]) + k3[j]
 
 
-if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
+if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_numba.py)
     add_serial_twins(_stats_kernel, _grad_sums_kernel, _scale_shift_kernel, _grad_input_kernel)
 
 

@@ -24,38 +24,28 @@ Two implementations with the same signatures:
   ``y[k] += x[k + shift] * wtile[k]``, where ``wtile`` is the channel weights tiled along the row (this
   avoids a ``k % C`` in the inner loop, which is what makes a per-pixel loop over a dozen channels slow).
   The loops run over slices from index 0 so that LLVM can drop numba's negative-index wrap-around checks
-  and vectorise: that alone was a 10x difference (3x3 on 16x56x56x12, one thread: 3.6 ms -> 0.36 ms).
+  and vectorise, which alone made an order of magnitude (docs/benchmarks.md, "Kernel design").
 
 The dispatching entry points ``forward``, ``grad_input`` and ``grad_weight`` pick numba for NumPy arrays
 when it is usable (checked at each call, so tests can flip ``LUCID_NO_NUMBA``).
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .._backend import xp_of
-from ._launch import add_serial_twins, pick, pick_parts
+from . import _numba
+from ._numba import HAVE_NUMBA, add_serial_twins, pick, pick_parts
 
-try:  # numba is a dependency, but lucid must keep working (slower) without it
+if HAVE_NUMBA:
     import numba
     from numba import njit, prange
 
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    numba = None
-    HAVE_NUMBA = False
-
-
-_NUMBA_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 def use_numba(array) -> bool:
-    """True when the numba kernels should handle ``array``: a float32/float64 NumPy array, numba installed and
-    not disabled with ``LUCID_NO_NUMBA=1``."""
-    return (HAVE_NUMBA and isinstance(array, np.ndarray) and array.dtype in _NUMBA_DTYPES
-            and os.environ.get("LUCID_NO_NUMBA", "0") in ("", "0"))
+    """True when the numba kernels should handle ``array``: a float32/float64 NumPy array, numba enabled
+    (lucid/kernels/_numba.py)."""
+    return _numba.use_numba(array, _numba.FLOATS)
 
 
 def tap_range(size_in: int, size_out: int, offset: int, stride: int):
@@ -257,7 +247,7 @@ if HAVE_NUMBA:
                                     arow[yb + c] += gyrow[yb + c] * xrow[xb + c]
 
 
-if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
+if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_numba.py)
     add_serial_twins(_forward_kernel, _grad_input_kernel, _grad_weight_kernel)
 
 
@@ -268,14 +258,14 @@ def _weight_tile(w, Wo):
         kh, kw, Wo * C)
 
 
-def forward_numba(x, w, out_hw, geometry, bias=None, serial=False):
+def forward_numba(x, w, out_hw, geometry, bias=None):
     N, H, W, C = x.shape
     Ho, Wo = out_hw
     x = np.ascontiguousarray(x)
     y = np.empty((N, Ho, Wo, C), dtype=x.dtype)
     brow = np.zeros(Wo * C, dtype=x.dtype) if bias is None else np.tile(bias.astype(x.dtype, copy=False), Wo)
     if y.size:
-        kernel = pick(_forward_kernel, y.size, "stencil", serial)
+        kernel = pick(_forward_kernel, y.size, "stencil")
         kernel(x.reshape(N * H, W * C), _weight_tile(w.astype(x.dtype, copy=False), Wo), brow,
                y.reshape(N * Ho, Wo * C), H, W, C, Ho, Wo, *geometry)
     return y

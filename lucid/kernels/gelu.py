@@ -25,23 +25,17 @@ the reference path, which is exact (``scipy.special.erf`` / ``cupyx``).
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from .._backend import xp_of
-from ._launch import add_serial_twins, pick, pick_parts
+from . import _numba
+from ._numba import HAVE_NUMBA, add_serial_twins, pick, pick_parts
 
-try:  # numba is a dependency, but lucid must keep working (slower) without it
+if HAVE_NUMBA:
     import numba
     from numba import njit, prange
     from numba.core import types as _nbtypes
     from numba.extending import intrinsic
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    numba = None
-    HAVE_NUMBA = False
 
 _SQRT1_2 = 0.7071067811865476  # 1/sqrt(2)
 _INV_SQRT_2PI = 0.3989422804014327  # 1/sqrt(2 pi)
@@ -53,8 +47,7 @@ APPROXIMATIONS = ("none", "tanh")
 
 def use_numba(array) -> bool:
     """True when the numba kernels should handle ``array`` (float32 NumPy, numba present, not disabled)."""
-    return (HAVE_NUMBA and isinstance(array, np.ndarray) and array.dtype == np.float32
-            and os.environ.get("LUCID_NO_NUMBA", "0") in ("", "0"))
+    return _numba.use_numba(array, _numba.FLOAT32)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -126,7 +119,7 @@ if HAVE_NUMBA:
         """exp(y) for y <= 0 in float32 (clamped at -80, where exp is ~2e-35 and every use is negligible)."""
         y = max(y, _f32(-80.0))
         # n = round(y / ln 2) by truncating towards zero (y <= 0, so y/ln2 - 0.5 < 0 and truncation rounds
-        # it up); math.floor here compiled to a libm call per element and made this function 3x slower
+        # it up); math.floor here compiled to a libm call per element and kept the loop scalar
         ni = np.int32(y * _f32(1.4426950408889634) - _f32(0.5))
         n = _f32(ni)
         r = y - n * _f32(0.693359375)  # ln 2 split in a high part exact in float32 ...
@@ -230,7 +223,7 @@ if HAVE_NUMBA:
                     acc[c] += v
 
 
-if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
+if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_numba.py)
     add_serial_twins(_forward_erf_kernel, _backward_erf_kernel, _forward_tanh_kernel, _backward_tanh_kernel,
                      _bias_forward_kernel, _bias_backward_kernel)
 
@@ -268,15 +261,14 @@ def _check_mode(approximate: str) -> None:
         raise ValueError(f"gelu: approximate must be one of {APPROXIMATIONS}, got {approximate!r}")
 
 
-def forward(x, approximate: str = "none", serial: bool = False):
-    """GELU of an array; the result has ``x``'s shape, dtype and memory layout. ``serial``: use one thread
-    (the caller is one of lucid's row-split threads)."""
+def forward(x, approximate: str = "none"):
+    """GELU of an array; the result has ``x``'s shape, dtype and memory layout."""
     _check_mode(approximate)
     if not use_numba(x) or x.size == 0:
         return forward_ref(x, approximate)
     x, perm = _dense(x)
     y = np.empty_like(x)  # order="K": same strides as the dense x
-    kernel = pick(_forward_tanh_kernel if approximate == "tanh" else _forward_erf_kernel, x.size, "gelu", serial)
+    kernel = pick(_forward_tanh_kernel if approximate == "tanh" else _forward_erf_kernel, x.size, "gelu")
     kernel(x.transpose(perm).reshape(-1), y.transpose(perm).reshape(-1))
     return y
 
@@ -295,13 +287,12 @@ def backward(x, grad, approximate: str = "none"):
 
 # ---------------------------------------------------------------------------------------------------------
 # bias + GELU fused after a GEMM: y = gelu(pre + bias) with pre (M, N) C-contiguous, bias (N,)
-def bias_forward(pre, bias, approximate: str = "none", keep_pre: bool = True, serial: bool = False):
+def bias_forward(pre, bias, approximate: str = "none", keep_pre: bool = True):
     """``gelu(pre + bias)`` as a new array, for a C-contiguous (M, N) GEMM output ``pre`` and ``bias`` (N,).
 
     With ``keep_pre`` (training) ``pre`` becomes ``pre + bias`` in place, the value the backward needs;
     without it (inference) ``pre`` is left as it was, which saves a store pass over it. (Writing the result
-    into ``pre`` itself instead was 2.5x slower: with the two arrays aliased, the loop no longer vectorises.)
-    ``serial``: use one thread (the caller is one of lucid's row-split threads).
+    into ``pre`` itself instead was slower: with the two arrays aliased, the loop no longer vectorises.)
     """
     _check_mode(approximate)
     if not (use_numba(pre) and pre.flags.c_contiguous and pre.ndim == 2 and bias.dtype == np.float32):
@@ -311,22 +302,21 @@ def bias_forward(pre, bias, approximate: str = "none", keep_pre: bool = True, se
         return forward(pre, approximate)
     out = np.empty_like(pre)
     if pre.size:
-        pick(_bias_forward_kernel, pre.size, "gelu", serial)(pre, bias, out, approximate == "tanh", keep_pre)
+        pick(_bias_forward_kernel, pre.size, "gelu")(pre, bias, out, approximate == "tanh", keep_pre)
     return out
 
 
-def bias_backward(grad, pre, approximate: str = "none", serial: bool = False):
+def bias_backward(grad, pre, approximate: str = "none"):
     """(grad * gelu'(pre), its column sums): the gradients at the GEMM output and at the bias.
 
-    ``grad`` (M, N) is overwritten with the first result when the kernel runs (it must be a temporary).
-    ``serial``: use one thread (the caller is one of lucid's row-split threads)."""
+    ``grad`` (M, N) is overwritten with the first result when the kernel runs (it must be a temporary)."""
     _check_mode(approximate)
     if not (use_numba(pre) and use_numba(grad) and grad.flags.c_contiguous and pre.flags.c_contiguous
             and grad.ndim == 2):
         gpre = backward(pre, grad, approximate)
         return gpre, gpre.sum(axis=0)
     threads = max(1, min(numba.get_num_threads(), grad.shape[0]))
-    kernel, parts = pick_parts(_bias_backward_kernel, grad.size, "gelu", threads, serial)
+    kernel, parts = pick_parts(_bias_backward_kernel, grad.size, "gelu", threads)
     bpart = np.empty((parts, grad.shape[1]), dtype=grad.dtype)
     if grad.size:
         kernel(grad, pre, bpart, approximate == "tanh")

@@ -13,12 +13,9 @@ Two ways to compute it, chosen by the map size (``fused_pays``):
   whole image rows of W * gc floats), the result copied into the output. Best on large maps.
 * fused (numba, maps of at most ``FUSED_MAX_PIXELS`` pixels): one launch per direction that reads the channel
   slices in place and writes every output row once (the input gradient is the same kernel with the taps
-  flipped). On 4x4 to 1x1 maps (InceptionNeXt's stages 2-4 at 32x32
-  input) the per-branch way is mostly fixed cost: three copies in, three launches, three copies out.
-  Measured A/B in one process (2 cores, forward / backward ms, per-branch -> fused): 80 ch 4x4 b128
-  0.91/1.77 -> 0.69/1.36; 160 ch 2x2 0.55/1.01 -> 0.31/0.61; 384 ch 2x2 0.62/1.11 -> 0.39/0.73. On 8x8 and
-  larger maps its per-pixel loops over gc channels lose (40 ch 8x8: 1.98/3.90 -> 2.62/4.05; 40 ch 56x56
-  b16: 11.7/21.0 -> 13.6/25.3), so those keep the per-branch way.
+  flipped). On 4x4 to 1x1 maps (InceptionNeXt's stages 2-4 at 32x32 input) the per-branch way is mostly
+  fixed cost: three copies in, three launches, three copies out. On 8x8 and larger maps the fused kernel's
+  per-pixel loops over gc channels lose, so those keep the per-branch way (A/B figures: docs/benchmarks.md).
 
 Layouts (C-contiguous): x, y, gy, gx (N, H, W, C); packed taps ``wpack`` (T, gc) where branch b's tap
 (i, j) is row ``toff[b] + i * kw[b] + j``; ``bpack`` (nb, gc) the biases. Branch tables ``c0``, ``kh``,
@@ -30,27 +27,21 @@ way on ``depthwise``'s NumPy/CuPy reference functions.
 """
 from __future__ import annotations
 
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
-from .. import _row_threads as row_threads
 from .._backend import xp_of
+from ..backends import row_threads
+from ..backends.cpu import MIXER_FUSED_MAX_PIXELS as FUSED_MAX_PIXELS
+from ..backends.cpu import MIXER_SPLIT_MIN_ELEMENTS as SPLIT_MIN_ELEMENTS
 from . import depthwise
-from ._launch import add_serial_twins, pick, pick_parts
+from ._numba import HAVE_NUMBA, add_serial_twins, pick, pick_parts
 
-try:
+if HAVE_NUMBA:
     import numba
     from numba import njit, prange
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    numba = None
-    HAVE_NUMBA = False
-
-FUSED_MAX_PIXELS = 16  # maps up to 4x4 take the fused kernels (see the module docstring for the figures)
-SPLIT_MIN_ELEMENTS = 150_000  # forward splits over the images when each thread gets this many (see forward)
 
 
 class Branches(NamedTuple):
@@ -66,7 +57,7 @@ class Branches(NamedTuple):
 @lru_cache(maxsize=256)
 def _tables(br: Branches):
     """The kernels' int64 branch tables (c0, kh, kw, pt, pl, toff) for ``br``; cached per geometry (read-only
-    arrays shared by every call: building them cost ~15 us, a fifth of a small mixer call)."""
+    arrays shared by every call: building them was a fifth of a small mixer call)."""
     kh = np.array([k[0] for k in br.kernel], np.int64)
     kw = np.array([k[1] for k in br.kernel], np.int64)
     toff = np.concatenate([[0], np.cumsum(kh * kw)[:-1]]).astype(np.int64)
@@ -164,7 +155,7 @@ def backward_per_branch(gy, x, weights, br: Branches, need_input: bool = True, u
 # ---------------------------------------------------------------------------------------------------------
 # fused numba kernels; x2, y2, gy2, gx2 are (N*H, W*C) row views; one prange iteration per image row. The
 # channel loops run over slices from index 0 so that LLVM drops numba's negative-index checks (see
-# depthwise.py); indexing the rows directly was 2.5x slower.
+# depthwise.py); indexing the rows directly did not vectorise.
 if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=True, cache=True)
@@ -243,7 +234,7 @@ if HAVE_NUMBA:
                                     wa[c] += ys[c] * xs[c]
 
 
-if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_launch.py)
+if HAVE_NUMBA:  # serial twins for small arrays (lucid/kernels/_numba.py)
     add_serial_twins(_forward_kernel, _backward_params_kernel)
 
 
@@ -260,27 +251,24 @@ def forward(x, weights, biases, br: Branches, keep=None):
     ``keep``: a list that receives the branches' contiguous input copies when the per-branch way made them;
     passing them to ``backward`` saves making them again (the fused way makes none).
 
-    Large enough inputs run as one part per thread over the images (lucid/_row_threads.py), each part with
-    the serial kernels: measured (2 cores, batch 128, forward ms) 40 ch 8x8 1.31 -> 1.07, 96 ch 8x8 3.62 ->
-    1.45, 192 ch 4x4 0.61 -> 0.47; below ``SPLIT_MIN_ELEMENTS`` per thread the hand-off costs more (160 ch 2x2:
-    0.19 -> 0.27).
+    Large enough inputs run as one part per thread over the images (lucid/backends/row_threads.py), each part
+    with the serial kernels; below ``SPLIT_MIN_ELEMENTS`` per thread the hand-off costs more than it saves.
     """
     if not use_numba(x) or x.size == 0:
         return forward_per_branch(x, weights, biases, br, keep=keep)
     n, h, w, c = x.shape
     parts = row_threads.parts(n, -(-SPLIT_MIN_ELEMENTS // (h * w * c)))
-    serial = parts > 1
     y = np.empty_like(x)
     if fused_pays(x, br):
         wpack = pack_weights([wb.astype(x.dtype, copy=False) for wb in weights], br)
         bpack = np.ascontiguousarray(np.stack(biases).astype(x.dtype, copy=False))
-        kernel = pick(_forward_kernel, x.size, "mixer", serial)
+        kernel = pick(_forward_kernel, x.size, "mixer")
         tables = _tables(br)
 
         def images(n0, n1):
             kernel(_rows(x[n0:n1]), wpack, bpack, _rows(y[n0:n1]), br.c_id, *tables, h, w, c, br.gc)
     else:
-        conv = partial(depthwise.forward_numba, serial=serial)
+        conv = depthwise.forward_numba
         copies = None if keep is None else [np.empty((n, h, w, br.gc), dtype=x.dtype) for _ in br.c0]
         if copies is not None:
             keep.extend(copies)

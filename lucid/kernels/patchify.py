@@ -4,8 +4,8 @@ stored NCHW: one numba pass instead of NumPy's six-axis transpose copy.
 The patchify conv (lucid/ops/conv.py) multiplies ``patches (N*Ho*Wo, kh*kw*C)`` by the weight. For
 channels-last input NumPy builds that matrix quickly (contiguous runs of kw*C floats). For NCHW input, the
 layout images arrive in from a data loader, every output float is a gather across channel planes, and NumPy's
-strided copy is slow: measured (float32, one thread) 128x3x32x32 with 4x4 patches 1.42 -> 0.61 ms, 16x3x224x224
-11.9 -> 4.8 ms. The kernel reads the input in memory order and writes each patch's floats in place.
+strided copy is slow (about 2.5x this kernel; docs/benchmarks.md). The kernel reads the input in memory order
+and writes each patch's floats in place.
 
 ``patches(x, kh, kw, Ho, Wo)`` returns the (N, Ho, Wo, kh, kw, C) C-contiguous array; ``use_kernel(x)`` says
 whether the kernel handles ``x`` (float32/float64 NumPy, W the fastest axis, numba usable); everything else
@@ -15,15 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import _row_threads as row_threads
+from ..backends import row_threads
+from ..backends.cpu import PATCHIFY_SPLIT_MIN_ELEMENTS as SPLIT_MIN_ELEMENTS
 from . import depthwise
+from ._numba import HAVE_NUMBA
 
-try:
+if HAVE_NUMBA:
     from numba import njit
-
-    HAVE_NUMBA = True
-except ImportError:  # pragma: no cover - exercised only where numba is absent
-    HAVE_NUMBA = False
 
 
 def patches_ref(x, kh: int, kw: int, Ho: int, Wo: int):
@@ -36,7 +34,7 @@ def patches_ref(x, kh: int, kw: int, Ho: int, Wo: int):
 
 def use_kernel(x) -> bool:
     """The kernel pays for NCHW-ordered input (W's stride the smallest); channels-last input keeps NumPy's
-    copy, which is fast there (and faster than this loop: 128x40x8x8, 2x2 patches: 0.21 vs 0.95 ms)."""
+    copy, which is fast there (and faster than this loop)."""
     return HAVE_NUMBA and depthwise.use_numba(x) and x.ndim == 4 and abs(x.strides[3]) < abs(x.strides[1])
 
 
@@ -58,15 +56,9 @@ if HAVE_NUMBA:
                                 o[j, c] = xrow[wo * kw + j]
 
 
-# the gather splits over the images only when each thread gets at least this many patch floats: handing a part
-# to another thread costs ~50 us, gathering 100k floats ~0.15 ms. Measured (paired, 2 cores) one thread -> split:
-# 128x3x32x32 0.66 -> 0.53 ms, 16x3x224x224 4.3 -> 2.7 ms
-SPLIT_MIN_ELEMENTS = 100_000
-
-
 def patches(x, kh: int, kw: int, Ho: int, Wo: int):
     """``patches_ref(x, kh, kw, Ho, Wo)``, with the numba kernel where ``use_kernel(x)``; large batches are
-    split over the images, one part per thread (lucid/_row_threads.py)."""
+    split over the images, one part per thread (lucid/backends/row_threads.py)."""
     if not use_kernel(x):
         return patches_ref(x, kh, kw, Ho, Wo)
     N, C = x.shape[:2]

@@ -107,9 +107,9 @@ def _col2im(dcols, in_shape, out_hw, geom):
 def _sum_rows(a):
     """Column sums of a C-contiguous (rows, C) array (the bias gradient).
 
-    With few channels NumPy's axis-0 sum walks short rows one at a time (0.61 ms for 50176 x 12 floats);
-    viewing blocks of k rows as one row of ~1024 floats first makes the same sum vectorise (0.04 ms), without
-    the BLAS-threading cost a ones-vector GEMV has on a busy machine, and with less rounding error.
+    With few channels NumPy's axis-0 sum walks short rows one at a time; viewing blocks of k rows as one row
+    of ~1024 floats first makes the same sum vectorise, without the BLAS-threading cost a ones-vector GEMV has
+    on a busy machine, and with less rounding error (figures: docs/benchmarks.md, "Kernel design").
     """
     rows, c = a.shape
     k = max(1, 1024 // max(c, 1))

@@ -11,7 +11,7 @@ must transpose back to channels-last. Here the output is written once, channels-
 ``conv_mlp_gelu``: the block's MLP, ``fc2(gelu(fc1(x))) (+ residual)`` with 1x1 convs, as two GEMMs with the
 fc1 bias and the GELU in one numba pass between them (and, backward, the GELU slope and the fc1 bias gradient
 in one pass): one op instead of three, and two fewer passes over the 4x-wide hidden activation. Large inputs
-run split by rows over threads, each running the whole chain on its rows (lucid/_row_threads.py); inference
+run split by rows over threads, each running the whole chain on its rows (lucid/backends/row_threads.py); inference
 with few rows and large weights splits over the hidden units instead. The optional residual is added as the
 output is written (the inference block's shortcut).
 
@@ -20,8 +20,10 @@ pass forward and one backward instead of three elementwise ops with full-size te
 """
 from __future__ import annotations
 
-from .. import _row_threads as row_threads
 from .._backend import xp_of
+from ..backends import row_threads
+from ..backends.cpu import (MLP_CHUNK_BYTES, MLP_HIDDEN_SPLIT_MAX_ROWS_PER_CHANNEL as HIDDEN_SPLIT_MAX_ROWS_PER_CHANNEL,
+                            MLP_MIN_CHUNK_ROWS, MLP_MIN_ROWS_PER_THREAD)
 from .._tensor import Tensor
 from ..autograd.function import Function
 from ..kernels import gelu as gelu_kernels
@@ -109,26 +111,15 @@ def depthwise_branches(x: Tensor, weights, biases, identity_channels: int) -> Te
     return DepthwiseBranches.apply(x, branches, *(t for wb in zip(weights, biases) for t in wb))
 
 
-# Row-split threading for the block MLP (lucid/_row_threads.py). Split only when every thread gets at least
-# MLP_MIN_ROWS_PER_THREAD rows: below that the single-threaded GEMMs lose (128 rows of 320 -> 960 -> 320: 1.55 ms
-# whole, 2.9 ms in two halves). Each thread walks its rows in equal chunks of about MLP_CHUNK_BYTES of hidden
-# activation, which then stays in cache between fc1, GELU and fc2, but of at least max(MLP_MIN_CHUNK_ROWS,
-# 4 x in-channels) rows, because every chunk repacks the weights. Measured per block, 2 cores, batch 128,
-# whole -> split (ms): tiny stage 1 (8192 rows, 96 -> 384 -> 96) 17.0 -> 14.8 (16.2 -> 12.2 in another run);
-# stage 3 (512 rows, 384 -> 1536) 10.5 -> 9.1-9.7; stage 2 with 342-row chunks lost (10.5 -> 10.3-12.1), hence
-# the 4 x in-channels floor.
-MLP_MIN_ROWS_PER_THREAD = 256
-MLP_CHUNK_BYTES = 1024 * 1024
-MLP_MIN_CHUNK_ROWS = 256
-
-
-# Inference with fewer rows than 4 x in-channels (the weights outweigh the activation: InceptionNeXt's last
-# stages at 32x32) splits over the hidden units instead: each thread multiplies all rows by its share of fc1's
-# columns and fc2's rows, so each reads (and BLAS packs) half the weights, and the partial outputs are summed.
-# Paired A/B against the row split / whole GEMMs, batch 128, 2 cores (ratio of ms): 768 ch 1x1 -> 2304: 0.93,
-# 160 ch 2x2 -> 640: 0.93, 320 ch 1x1 -> 1280: 0.96, 384 ch 2x2 -> 1536: 0.99; with more rows it lost (192 ch
-# 4x4: 1.05, 96 ch 8x8: 1.15). Training keeps the row split (backward's weight gradients sum over rows).
-HIDDEN_SPLIT_MAX_ROWS_PER_CHANNEL = 4
+# Row-split threading for the block MLP (lucid/backends/row_threads.py): split only when every thread gets at
+# least MLP_MIN_ROWS_PER_THREAD rows (below that the single-threaded GEMMs lose). Each thread walks its rows in
+# equal chunks of about MLP_CHUNK_BYTES of hidden activation, which then stays in cache between fc1, GELU and
+# fc2, but of at least max(MLP_MIN_CHUNK_ROWS, 4 x in-channels) rows, because every chunk repacks the weights.
+# Inference with fewer rows than HIDDEN_SPLIT_MAX_ROWS_PER_CHANNEL x in-channels (the weights outweigh the
+# activation: InceptionNeXt's last stages at 32x32) splits over the hidden units instead: each thread multiplies
+# all rows by its share of fc1's columns and fc2's rows, so each reads (and BLAS packs) half the weights, and
+# the partial outputs are summed. Training keeps the row split (backward's weight gradients sum over rows).
+# The thresholds are measured; lucid/backends/cpu.py holds them, docs/benchmarks.md the figures.
 
 
 def _hidden_parts(x2, hidden: int) -> int:
@@ -180,14 +171,13 @@ class ConvMlpGelu(Function):
             return _mlp_hidden_split(x2, w1t, b1, w2t, b2, res2, approximate, hidden_parts).reshape(
                 n, h, w, c2).transpose(0, 3, 1, 2)
         parts = _mlp_parts(x2)
-        split = parts > 1
         chunk = _mlp_chunk_rows(rows, parts, c, d * x.dtype.itemsize)
 
         def mlp_rows(r0, r1):  # fc1 -> bias + GELU -> fc2 (+ bias) on rows [r0, r1), chunk by chunk
             for s in range(r0, r1, chunk):
                 e = min(s + chunk, r1)
                 p = xp.matmul(x2[s:e], w1t, out=pre[s:e]) if training else x2[s:e] @ w1t
-                hidden = gelu_kernels.bias_forward(p, b1, approximate, keep_pre=training, serial=split)
+                hidden = gelu_kernels.bias_forward(p, b1, approximate, keep_pre=training)
                 ys = y[s:e]
                 xp.matmul(hidden, w2t, out=ys)
                 ys += b2
@@ -216,7 +206,6 @@ class ConvMlpGelu(Function):
         need_pre = need_x or need_w1 or need_b1
         gx = xp.empty((rows, w1m.shape[1]), dtype=g.dtype) if need_x else None
         parts = _mlp_parts(g2)
-        split = parts > 1
         partials = {}  # first row of a part -> its (gb2, gw2, gb1, gw1) sums over its rows
 
         def mlp_grad_rows(r0, r1):
@@ -224,12 +213,12 @@ class ConvMlpGelu(Function):
             gb2 = _sum_rows(g2p) if need_b2 else None
             gw2 = gb1 = gw1 = None
             if need_w2:
-                hidden = gelu_kernels.forward(pre_p, ctx.approximate, serial=split)  # pre holds fc1's bias
+                hidden = gelu_kernels.forward(pre_p, ctx.approximate)  # pre holds fc1's bias
                 gw2 = g2p.T @ hidden
                 del hidden
             if need_pre:
                 # grad at fc1's output: (g @ W2) * gelu'(pre), computed in place, with its column sums (fc1's bias)
-                gpre, gb1 = gelu_kernels.bias_backward(g2p @ w2m, pre_p, ctx.approximate, serial=split)
+                gpre, gb1 = gelu_kernels.bias_backward(g2p @ w2m, pre_p, ctx.approximate)
                 if need_w1:
                     gw1 = gpre.T @ x2[r0:r1]
                 if need_x:
@@ -255,8 +244,7 @@ def _mlp_hidden_split(x2, w1t, b1, w2t, b2, res2, approximate, parts):
     partial = {}  # first hidden unit of a part -> its (rows, C2) share of the output
 
     def hidden_units(h0, h1):
-        hidden = gelu_kernels.bias_forward(x2 @ w1t[:, h0:h1], b1[h0:h1], approximate, keep_pre=False,
-                                           serial=True)
+        hidden = gelu_kernels.bias_forward(x2 @ w1t[:, h0:h1], b1[h0:h1], approximate, keep_pre=False)
         partial[h0] = hidden @ w2t[h0:h1]
 
     row_threads.run(hidden_units, w1t.shape[1], parts)

@@ -1,4 +1,4 @@
-"""lucid/_row_threads.py: row-split threading with single-threaded BLAS, and the ops that use it (the fused
+"""lucid/backends/row_threads.py: row-split threading with single-threaded BLAS, and the ops that use it (the fused
 block MLP, the Inception mixer): the split gives the unsplit results, forward and backward."""
 import multiprocessing
 import os
@@ -9,8 +9,7 @@ import scipy.special
 import pytest
 
 import lucid
-from lucid import _blas
-from lucid import _row_threads as row_threads
+from lucid.backends import cpu, row_threads
 from lucid.kernels import gelu as gelu_kernels
 from lucid.kernels import mixer
 from lucid.ops import fused
@@ -25,7 +24,7 @@ def two_blas_threads(monkeypatch):
     """Splits allowed (BLAS workers counted as sleeping), OpenBLAS at 2 threads; restores its count."""
     if not row_threads._blas_controllers():
         pytest.skip("NumPy's BLAS here is not OpenBLAS (threadpoolctl sees none)")  # pragma: no cover
-    monkeypatch.setattr(_blas, "_workers_sleep", True)
+    monkeypatch.setattr(cpu, "blas_workers_sleep", lambda: True)
     monkeypatch.setenv("LUCID_ROW_THREADS", "1")
     saved = _blas_threads()
     for c in row_threads._blas_controllers():
@@ -41,7 +40,7 @@ def test_parts_follow_blas_threads_rows_and_switches(two_blas_threads, monkeypat
     monkeypatch.setenv("LUCID_ROW_THREADS", "0")
     assert row_threads.parts(1000, 100) == 1
     monkeypatch.setenv("LUCID_ROW_THREADS", "1")
-    monkeypatch.setattr(_blas, "_workers_sleep", False)  # spinning OpenBLAS workers would hold the cores
+    monkeypatch.setattr(cpu, "blas_workers_sleep", lambda: False)  # spinning OpenBLAS workers would hold the cores
     assert row_threads.parts(1000, 100) == 1
 
 
@@ -143,11 +142,11 @@ def test_fused_mlp_split_matches_unsplit(two_blas_threads, monkeypatch, approxim
     calls = []
     real = gelu_kernels.bias_forward
     monkeypatch.setattr(gelu_kernels, "bias_forward",
-                        lambda pre, *a, **k: calls.append((threading.get_ident(), len(pre), k["serial"]))
+                        lambda pre, *a, **k: calls.append((threading.get_ident(), len(pre), row_threads.inside()))
                         or real(pre, *a, **k))
     split = _mlp_run(x, params, residual, g, approximate)
     threads = {c[0] for c in calls}
-    assert threading.get_ident() in threads and len(threads) >= 2 and all(c[2] for c in calls)  # serial kernels
+    assert threading.get_ident() in threads and len(threads) >= 2 and all(c[2] for c in calls)  # inside a split: serial kernels
     # 53 rows per part, chunks of at least max(MLP_MIN_CHUNK_ROWS, 4 x 6 channels) rows: 2 per part
     assert sorted(c[1] for c in calls) == [25, 25, 26, 26, 27, 27, 27, 27]  # training forward, inference
     monkeypatch.setenv("LUCID_ROW_THREADS", "0")

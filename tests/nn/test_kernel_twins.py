@@ -1,4 +1,4 @@
-"""Serial twins of the numba kernels (lucid/kernels/_launch.py): both launches give the same numbers.
+"""Serial twins of the numba kernels (lucid/kernels/_numba.py): both launches give the same numbers.
 
 Each family's threshold is forced to 0 (always parallel) and to a huge value (always serial) in turn on the
 same inputs; the results must agree (to summation-order rounding), and agree with the NumPy reference.
@@ -8,7 +8,8 @@ import pytest
 
 import lucid
 import lucid.nn.functional as F
-from lucid.kernels import _launch, batchnorm, depthwise
+from lucid.backends import cpu
+from lucid.kernels import _numba, batchnorm, depthwise
 from lucid.kernels import mixer
 
 ALWAYS_PARALLEL, ALWAYS_SERIAL = 0, 10 ** 12
@@ -17,7 +18,7 @@ ALWAYS_PARALLEL, ALWAYS_SERIAL = 0, 10 ** 12
 def _both(monkeypatch, family, fn):
     out = []
     for threshold in (ALWAYS_PARALLEL, ALWAYS_SERIAL):
-        monkeypatch.setitem(_launch.SERIAL_BELOW, family, threshold)
+        monkeypatch.setitem(cpu.SERIAL_BELOW, family, threshold)
         out.append(fn())
     return out
 
@@ -28,7 +29,7 @@ def _close(a, b, tol=1e-5):
 
 
 def test_serial_twin_is_a_separately_cached_non_parallel_dispatcher():
-    twin = _launch._TWINS[batchnorm._scale_shift_kernel]
+    twin = _numba._TWINS[batchnorm._scale_shift_kernel]
     assert twin.py_func.__qualname__.endswith("_serial_nogil")
     assert "parallel" not in twin.targetoptions and batchnorm._scale_shift_kernel.targetoptions["parallel"]
     assert twin._cache is not None and type(twin._cache).__name__ == "FunctionCache"
@@ -94,7 +95,7 @@ def test_depthwise_twins_agree(monkeypatch):
 
 def test_serial_twins_follow_numpy_error_model_on_non_finite_input(monkeypatch):
     """A diverging run feeds inf/nan activations: the serial kernels must return nan, not raise."""
-    monkeypatch.setitem(_launch.SERIAL_BELOW, "memory", ALWAYS_SERIAL)
+    monkeypatch.setitem(cpu.SERIAL_BELOW, "memory", ALWAYS_SERIAL)
     x = np.array([[np.inf, 1.0, 2.0], [0.0, 0.0, 0.0]], np.float32)
     y = F.layer_norm(lucid.tensor(x), (3,), eps=0.0).numpy()
     assert np.isnan(y[0]).all() and np.isnan(y[1]).all()  # 0/0 on the constant row, like torch with eps=0
