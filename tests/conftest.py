@@ -8,6 +8,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
 
+# the `gpu` and `device` fixtures: lucid's device="gpu" on the strict CuPy stand-in (tests/_fake_cupy), or on
+# real CuPy where a GPU is present
+pytest_plugins = ["tests._fake_cupy.plugin"]
+
 
 def pytest_configure(config):
     # @pytest.mark.torch_api("torch.nn.LSTM", "torch.Tensor.lstm", differs="why, if lucid differs"): the test
