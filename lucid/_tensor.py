@@ -400,7 +400,7 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         self._check_inplace()
-        index = _ops.shape.unwrap_index(index)
+        index = _ops.shape.unwrap_index(index, self.device)
         self.array[index] = value.array if isinstance(value, Tensor) else value
         self._bump_version()
 

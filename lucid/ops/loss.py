@@ -62,28 +62,51 @@ def _check_weight(weight, C):
 
 
 def _class_targets(xp, target, ignore_index, C):
-    """Flat int64 targets, the mask of non-ignored ones, and targets with ignored ones replaced by 0."""
+    """Flat int64 targets, the mask of non-ignored ones, targets with ignored ones replaced by 0, and (on the
+    GPU) the mask of out-of-range ones.
+
+    On the CPU an out-of-range target raises IndexError. On the GPU that check would read the targets back
+    to the host every step, so it is not made there: out-of-range targets are gathered as class 0 and the
+    caller makes the loss nan (``_poison``), the device-side counterpart of torch's CUDA assert."""
     t = target.reshape(-1).astype(xp.int64, copy=False)
     valid = t != ignore_index
     bad = valid & ((t < 0) | (t >= C))
-    if bool(bad.any()):
-        first = int(t[bad][0])
-        raise IndexError(f"Target {first} is out of bounds: class-index targets must be in [0, {C}) "
-                         f"or equal ignore_index={ignore_index}")
-    return t, valid, xp.where(valid, t, 0)
+    if xp is np:
+        if bad.any():
+            first = int(t[bad][0])
+            raise IndexError(f"Target {first} is out of bounds: class-index targets must be in [0, {C}) "
+                             f"or equal ignore_index={ignore_index}")
+        return t, valid, xp.where(valid, t, 0), None
+    return t, valid, xp.where(valid & ~bad, t, 0), bad
+
+
+def _poison(value, bad):
+    """``value``, or nan where any target was out of range (GPU only; ``bad`` is None on the CPU)."""
+    if bad is None:
+        return value
+    return xp_of(value).where(bad.any(), value.dtype.type(float("nan")), value).astype(value.dtype, copy=False)
+
+
+def _is_host_number(denom) -> bool:
+    return isinstance(denom, (int, float)) or isinstance(denom, np.ndarray) or isinstance(denom, np.generic)
 
 
 def _reduce(loss, reduction, denom, out_shape):
-    """Apply the reduction; ``denom`` is the "mean" divisor (a 0-d array or number)."""
+    """Apply the reduction; ``denom`` is the "mean" divisor (a number or a 0-d array of loss's device). A zero
+    divisor (all targets ignored, or weighted 0) gives nan, as torch's 0/0, whatever the smoothing; on the
+    GPU this is decided on the device (no read-back of the divisor)."""
     xp = xp_of(loss)
     if reduction == "none":
         return loss.reshape(out_shape)
     total = loss.sum()
     if reduction == "sum":
         return xp.asarray(total, dtype=loss.dtype)
-    if float(denom) == 0:  # all targets ignored (or weighted 0): torch's 0/0 is nan, whatever the smoothing
-        return xp.asarray(float("nan"), dtype=loss.dtype)
-    return xp.asarray(total / denom, dtype=loss.dtype)
+    if _is_host_number(denom):
+        if float(denom) == 0:
+            return xp.asarray(float("nan"), dtype=loss.dtype)
+        return xp.asarray(total / denom, dtype=loss.dtype)
+    zero = denom == 0
+    return xp.where(zero, float("nan"), total / xp.where(zero, 1, denom)).astype(loss.dtype)
 
 
 def _coef(g, reduction, denom, R, dtype):
@@ -93,7 +116,11 @@ def _coef(g, reduction, denom, R, dtype):
     if reduction == "mean":
         # a zero divisor makes every non-ignored element's gradient nan in torch (0 * inf); ignored rows are
         # zeroed by the callers
-        return (g / denom if float(denom) != 0 else g * float("nan")).astype(dtype)
+        if _is_host_number(denom):
+            return (g / denom if float(denom) != 0 else g * float("nan")).astype(dtype)
+        xp = xp_of(g)
+        zero = denom == 0
+        return xp.where(zero, float("nan"), g / xp.where(zero, 1, denom)).astype(dtype)
     return g.astype(dtype)
 
 
@@ -116,9 +143,10 @@ class CrossEntropy(Function):
             Q = q.sum(axis=1)
             denom = R
         else:
-            _, valid, ts = _class_targets(xp, target, ignore_index, C)
+            _, valid, ts, bad = _class_targets(xp, target, ignore_index, C)
             wt = valid.astype(dt) if w is None else w[ts] * valid
             denom = wt.sum()
+        ctx.bad = None if soft else bad
         if R == 0 or C == 0:
             ctx.save_for_backward()
             ctx.empty = True
@@ -151,6 +179,7 @@ class CrossEntropy(Function):
                 loss += (wsum * lse - shsum) * (valid * (eps / C)).astype(dt)
             ctx.save_for_backward(p)
             ctx.q = (ts, valid, wt, w)
+            loss = _poison(loss, bad)
         ctx.denom = denom
         return _reduce(loss.astype(dt, copy=False), reduction, denom, out_shape)
 
@@ -192,7 +221,7 @@ class CrossEntropy(Function):
                     s = (cvec * valid * (eps / C)).reshape(R, 1).astype(p.dtype, copy=False)
                     dz -= s * w if w is not None else s
                 dz[xp.arange(R), ts] -= (cvec * wt * (1 - eps)).astype(p.dtype, copy=False)
-            gx = _class_first(dz, shape)
+            gx = _class_first(_poison(dz, ctx.bad), shape)
         return gx, gt, None, None, None, None, None
 
 
@@ -245,16 +274,16 @@ class NLLLoss(Function):
         z = _class_last(x)
         R = z.shape[0]
         dt = x.dtype
-        _, valid, ts = _class_targets(xp, target, ignore_index, C)
+        _, valid, ts, bad = _class_targets(xp, target, ignore_index, C)
         wt = valid.astype(dt) if weight is None else weight.astype(dt, copy=False)[ts] * valid
         denom = wt.sum()
-        loss = -z[xp.arange(R), ts] * wt if R else xp.zeros(0, dtype=dt)
-        ctx.args = (x.shape, reduction, ts, valid, wt, denom, R, C)
+        loss = _poison(-z[xp.arange(R), ts] * wt, bad) if R else xp.zeros(0, dtype=dt)
+        ctx.args = (x.shape, reduction, ts, valid, wt, denom, R, C, bad)
         return _reduce(loss, reduction, denom, x.shape[:1] + x.shape[2:] if x.ndim >= 2 else ())
 
     @staticmethod
     def backward(ctx, g):
-        shape, reduction, ts, valid, wt, denom, R, C = ctx.args
+        shape, reduction, ts, valid, wt, denom, R, C, bad = ctx.args
         xp = xp_of(g)
         dz = xp.zeros((R, C), dtype=g.dtype)
         if R:
@@ -262,6 +291,7 @@ class NLLLoss(Function):
             cvec = xp.where(valid, coef.reshape(-1) if reduction == "none" else coef, 0).astype(g.dtype)
             with np.errstate(invalid="ignore"):  # nan * 0 for zero-weight targets when weights sum to 0
                 dz[xp.arange(R), ts] = -(cvec * wt)
+            dz = _poison(dz, bad)
         return _class_first(dz, shape), None, None, None, None
 
 

@@ -196,15 +196,27 @@ def expand(x: Tensor, *sizes) -> Tensor:
 
 # ---------------------------------------------------------------------------------------------------------
 # indexing
-def unwrap_index(index):
-    """Replace Tensors inside an index by their arrays (bool tensors stay masks)."""
-    if isinstance(index, Tensor):
-        return index.array
+def _index_part(i, device: str):
+    """One part of an index, on ``device``: Tensors give their arrays, lists become arrays, and arrays are
+    moved to the indexed tensor's device (torch accepts CPU indices for a GPU tensor; CuPy would otherwise
+    copy a host index implicitly on every call). An index on the GPU for a CPU tensor is an error, as in torch."""
+    if isinstance(i, Tensor):
+        i = i.array
+    elif isinstance(i, list):
+        i = np.asarray(i)
+    if isinstance(i, np.ndarray):
+        return i if device == "cpu" else _backend.to_device(i, device)
+    if device == "cpu" and _backend.device_of(i) == "gpu":
+        raise RuntimeError("indices should be either on cpu or on the same device as the indexed tensor (cpu)")
+    return i
+
+
+def unwrap_index(index, device: str = "cpu"):
+    """Replace Tensors inside an index by their arrays (bool tensors stay masks), with every array part on
+    ``device`` (the indexed tensor's)."""
     if isinstance(index, tuple):
-        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
-    if isinstance(index, list):
-        return np.asarray(index)
-    return index
+        return tuple(_index_part(i, device) for i in index)
+    return _index_part(index, device)
 
 
 def _is_basic(index) -> bool:
@@ -241,7 +253,7 @@ class GetItem(Function):
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    index = unwrap_index(index)
+    index = unwrap_index(index, x.device)
     try:
         if not x.requires_grad:
             return Tensor._wrap(x.array[index])
