@@ -78,6 +78,18 @@ def xp_of(array):
     return np if isinstance(array, np.ndarray) else xp_for(device_of(array))
 
 
+def is_array(value) -> bool:
+    """True for a NumPy or CuPy array (not for scalars, lists or Tensors)."""
+    return isinstance(value, np.ndarray) or device_of(value) == "gpu"
+
+
+def as_array(value):
+    """The array behind ``value`` without moving it: NumPy and CuPy arrays as they are, anything else
+    (nested lists, numbers) through ``np.asarray`` (on the host). ``np.asarray`` alone would try to pull a
+    CuPy array to the host, which CuPy refuses."""
+    return value if is_array(value) else np.asarray(value)
+
+
 def to_device(array, device: str):
     """Move an array to a device (a no-op when it is already there)."""
     if device_of(array) == device:

@@ -43,6 +43,33 @@ def _infer_dtype(data):
     return arr.dtype
 
 
+def _device_sequence(data):
+    """A nested list/tuple holding GPU Tensors as one array on the GPU (None when it holds no GPU Tensor):
+    ``tensor([t1, t2])`` keeps the values where they are, as torch does, instead of pulling each to the host.
+    Tensors on two devices are an error naming both."""
+    leaves, todo = [], [data]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, (list, tuple)):
+            todo.extend(v)
+        elif isinstance(v, Tensor):
+            leaves.append(v)
+    devices = sorted({t.device for t in leaves})
+    if len(devices) > 1:
+        raise RuntimeError(f"tensor(): expected all tensors in the sequence on the same device, got {devices[0]} "
+                           f"and {devices[1]}")
+    if not devices or devices[0] == "cpu":
+        return None
+    xp, ref = _backend.xp_for(devices[0]), leaves[0].dtype
+
+    def build(v):
+        if isinstance(v, (list, tuple)):
+            return xp.stack([build(x) for x in v]) if v else xp.zeros((0,), dtype=ref)
+        return v.array if isinstance(v, Tensor) else xp.asarray(v, dtype=ref)
+
+    return build(data)
+
+
 class Tensor:
     """A multi-dimensional array with automatic differentiation (see the module docstring for layout).
 
@@ -56,6 +83,10 @@ class Tensor:
     def __init__(self, data, requires_grad: bool = False, dtype=None, device=None) -> None:
         if isinstance(data, Tensor):
             data = data.array
+        elif isinstance(data, (list, tuple)) and data:
+            seq = _device_sequence(data)
+            if seq is not None:
+                data = seq
         if device is not None:
             device = _backend.normalize_device(device)
         is_array = isinstance(data, np.ndarray) or _backend.device_of(data) == "gpu"
@@ -201,7 +232,9 @@ class Tensor:
                 )
             g = _backend.xp_of(self.array).ones(self.array.shape, dtype=self.array.dtype)
         else:
-            g = gradient.array if isinstance(gradient, Tensor) else _backend.xp_of(self.array).asarray(gradient)
+            g = self._same_device(gradient, "backward: gradient", allow_scalar=False)
+            if not _backend.is_array(g):
+                g = _backend.xp_of(self.array).asarray(g)
             if g.shape != self.array.shape:
                 raise RuntimeError(
                     f"gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(self.shape)}"
@@ -332,6 +365,26 @@ class Tensor:
                 "lucid.no_grad() or on a tensor that does not require grad (e.g. x.detach())"
             )
 
+    def _same_device(self, value, what: str, allow_scalar: bool = True):
+        """The array of ``value`` (a Tensor, an array, a nested list or a number) for an operation on this
+        tensor: numbers stay numbers; lists and NumPy arrays are constants, placed on this tensor's device;
+        a Tensor or CuPy array on another device is an error naming both devices, as in torch, except a 0-d
+        CPU Tensor, which (with ``allow_scalar``) counts as a number, as torch's CPU scalars do."""
+        if isinstance(value, _SCALAR_TYPES):
+            return value
+        if isinstance(value, Tensor):
+            if value.device != self.device:
+                if allow_scalar and value.ndim == 0 and value.device == "cpu":
+                    return _backend.to_device(value.array, self.device)
+                raise RuntimeError(f"{what} is on {value.device} but the tensor is on {self.device}; "
+                                   f"expected all tensors on the same device (move it with .to('{self.device}'))")
+            return value.array
+        arr = _backend.as_array(value)
+        if _backend.device_of(arr) == "gpu" and self.device != "gpu":
+            raise RuntimeError(f"{what} is a GPU array but the tensor is on {self.device}; expected all arrays on "
+                               f"the same device")
+        return _backend.to_device(arr, self.device)
+
     def _set_inplace(self, result) -> "Tensor":
         self._check_inplace()
         result = result.array if isinstance(result, Tensor) else result
@@ -345,7 +398,7 @@ class Tensor:
 
     def _inplace_binary(self, ufunc, other) -> "Tensor":
         self._check_inplace()
-        o = other.array if isinstance(other, Tensor) else other
+        o = self._same_device(other, f"in-place {ufunc.__name__}: the operand")
         try:
             ufunc(self.array, o, out=self.array, casting="same_kind")
         except (TypeError, ValueError) as exc:
@@ -383,7 +436,7 @@ class Tensor:
 
     def fill_(self, value):
         self._check_inplace()
-        self.array[...] = value.array if isinstance(value, Tensor) else value
+        self.array[...] = self._same_device(value, "fill_: the value")
         self._bump_version()
         return self
 
@@ -401,7 +454,11 @@ class Tensor:
     def __setitem__(self, index, value) -> None:
         self._check_inplace()
         index = _ops.shape.unwrap_index(index, self.device)
-        self.array[index] = value.array if isinstance(value, Tensor) else value
+        if isinstance(value, Tensor):
+            value = value.array
+        if not isinstance(value, _SCALAR_TYPES):  # values from another device are copied over, as torch's copy_
+            value = _backend.to_device(_backend.as_array(value), self.device)
+        self.array[index] = value
         self._bump_version()
 
     # -- operators ------------------------------------------------------------------------------------------

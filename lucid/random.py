@@ -1,8 +1,14 @@
 """Random numbers: a seeded default ``Generator`` and PyTorch-named samplers returning float32 tensors.
 
-Every sampler draws from NumPy's PCG64 on the host (and moves the result to the GPU when asked), so a seed
-gives the same numbers on every device. ``get_rng_state()`` returns a JSON-serialisable dict, which is what
-checkpoints store.
+The samplers that take a size (``rand``, ``randn``, ``randint``, ``normal``, ``uniform``, ``permutation``,
+``bernoulli`` with a number) draw from NumPy's PCG64 on the host and move the result to the GPU when asked,
+so a seed gives the same numbers on every device (model initialisation, for instance). Draws whose size
+follows a GPU tensor, made every step (dropout and drop-path masks, ``bernoulli`` of a GPU tensor), come
+from the generator's device stream (``device_random``): a CuPy generator seeded once from this generator's
+stream, so GPU runs are reproducible from ``manual_seed`` and no mask is copied from the host. Where lucid
+differs from torch: the device stream is not part of ``get_rng_state()``; after ``set_rng_state`` (or
+``manual_seed``) it restarts from a seed drawn from the restored host stream.
+``get_rng_state()`` returns a JSON-serialisable dict, which is what checkpoints store.
 """
 from __future__ import annotations
 
@@ -18,12 +24,14 @@ class Generator:
     def __init__(self, seed: int | None = None) -> None:
         self._seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2 ** 63))
         self.rng = np.random.Generator(np.random.PCG64(self._seed))
+        self._device_rng = None  # the CuPy generator of the device stream, made on first use
 
     def manual_seed(self, seed: int) -> "Generator":
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
             raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
         self._seed = int(seed)
         self.rng = np.random.Generator(np.random.PCG64(self._seed))
+        self._device_rng = None
         return self
 
     def seed(self) -> int:
@@ -42,6 +50,18 @@ class Generator:
             raise ValueError("set_state: expected a dict from get_state()/get_rng_state()")
         self._seed = int(state.get("seed", self._seed))
         self.rng.bit_generator.state = state["bit_generator"]
+        self._device_rng = None
+
+    def device_rng(self, device: str):
+        """The generator drawing on ``device``: this one's NumPy generator for "cpu"; for "gpu" a CuPy
+        ``Generator`` seeded (once, and again after ``manual_seed``/``set_state``) with a number drawn from
+        this generator's stream."""
+        if device == "cpu":
+            return self.rng
+        if self._device_rng is None:
+            seed = int(self.rng.integers(0, 2 ** 63))
+            self._device_rng = _backend.cupy_module().random.default_rng(seed)
+        return self._device_rng
 
 
 default_generator = Generator(0)
@@ -66,6 +86,12 @@ def get_rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     default_generator.set_state(state)
+
+
+def device_random(shape, device: str, generator=None, dtype=np.float32):
+    """Uniform samples on [0, 1) of ``shape`` drawn on ``device`` (an array of that device, not a Tensor)
+    from ``generator``'s (default: the default generator's) stream for that device; see the module doc."""
+    return (generator or default_generator).device_rng(device).random(shape, dtype=dtype)
 
 
 def _size(size):
@@ -139,9 +165,13 @@ randperm = permutation
 def bernoulli(p, size=None, generator=None, device=None) -> Tensor:
     """0/1 float32 samples, 1 with probability ``p`` (a float, or a tensor of probabilities)."""
     probs = p.array if isinstance(p, Tensor) else p
-    probs = _backend.to_device(probs, "cpu") if not isinstance(probs, (float, int)) else probs
-    shape = np.shape(probs) if size is None else _size((size,) if isinstance(size, int) else (size,))
-    arr = (_gen(generator).random(shape, dtype=np.float32) < probs).astype(np.float32)
+    shape = tuple(probs.shape) if size is None and hasattr(probs, "shape") else (
+        np.shape(probs) if size is None else _size((size,) if isinstance(size, int) else (size,)))
+    if _backend.is_array(probs) and _backend.device_of(probs) == "gpu":  # drawn where the probabilities are
+        u = device_random(shape, "gpu", generator)
+        arr = (u < probs).astype(np.float32)
+    else:
+        arr = (_gen(generator).random(shape, dtype=np.float32) < probs).astype(np.float32)
     dev = device if device is not None else (p.device if isinstance(p, Tensor) else None)
     return _finish(arr, _backend.float32, dev, False)
 

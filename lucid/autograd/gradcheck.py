@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._backend import xp_of
+
 
 def _as_output_tensor(out):
     if isinstance(out, (tuple, list)):
@@ -45,18 +47,18 @@ def gradcheck(fn, inputs, eps: float = 1e-6, atol: float = 1e-5, rtol: float = 1
     for t in inputs:
         if isinstance(t, Tensor):
             t.grad = None
-    out.backward(Tensor(direction.astype(out.dtype)))
+    out.backward(Tensor(direction.astype(out.dtype), device=out.device))
     for i in checked:
         t = inputs[i]
         analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad.numpy(), dtype=np.float64)
         numeric = np.zeros(t.shape)
         flat = t.array.reshape(-1) if t.array.flags.c_contiguous else None
         if flat is None:  # make the storage contiguous so elements can be nudged through a flat view
-            t.array = np.ascontiguousarray(t.array)
+            t.array = xp_of(t.array).ascontiguousarray(t.array)
             flat = t.array.reshape(-1)
         num_flat = numeric.reshape(-1)
         for k in range(flat.size):
-            orig = flat[k]
+            orig = flat[k].copy()  # a copy: on CuPy flat[k] is a view that the nudges below would change
             flat[k] = orig + eps
             plus = projected()
             flat[k] = orig - eps

@@ -382,7 +382,7 @@ class Module:
                 if k not in state_dict:
                     continue
                 value = state_dict[k]
-                arr = value.array if isinstance(value, Tensor) else np.asarray(value)
+                arr = value.array if isinstance(value, Tensor) else _backend.as_array(value)
                 arr = _backend.to_device(arr, target.device).reshape(target.array.shape)
                 # copy into the existing array (optimizers and EMA keep references to it)
                 target.array[...] = arr.astype(target.array.dtype, copy=False)

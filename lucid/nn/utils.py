@@ -91,10 +91,12 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
     device = _backend.device_of(arrays[0])
     norms = [_backend.to_device(_vector_norm(a, p), device) for a in arrays]
     total = _vector_norm(xp.stack(norms), p)
-    if error_if_nonfinite and not bool(xp.isfinite(total)):
+    # the check reads the norm back to the host (one sync), so it is made only when asked for, as in torch
+    if error_if_nonfinite and not bool(_backend.to_device(xp.isfinite(total), "cpu")):
         raise RuntimeError(
             f"the total norm of order {p} for gradients from {len(arrays)} parameters is non-finite "
-            f"({float(total)}), so it cannot be clipped; set error_if_nonfinite=False to clip anyway "
+            f"({float(_backend.to_device(total, 'cpu'))}), so it cannot be clipped; set error_if_nonfinite=False "
+            "to clip anyway "
             "(the gradients then become nan)")
     return Tensor._wrap(xp.asarray(total))
 
@@ -107,7 +109,9 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm) -> None:
     xp = xp_of(grads[0])
     tn = total_norm.array if isinstance(total_norm, Tensor) else xp.asarray(total_norm)
     # computed in the norm's dtype (float32 for float32 grads), as PyTorch does, so the factors agree bit for bit
-    coef = xp.minimum(tn.dtype.type(max_norm) / (tn + tn.dtype.type(1e-6)), tn.dtype.type(1.0))
+    # (xp.true_divide, not ``scalar / array``: a NumPy scalar on the left would be NumPy's call on device data)
+    t = tn.dtype.type
+    coef = xp.minimum(xp.true_divide(t(max_norm), tn + t(1e-6)), t(1.0))
     with np.errstate(invalid="ignore"):  # a non-finite norm gives nan grads, silently, as in torch
         for g in grads:
             c = coef if xp_of(g) is xp else _backend.to_device(coef, _backend.device_of(g))

@@ -1,9 +1,11 @@
 """Dropout and stochastic depth (``torch.nn.functional.dropout``, timm's ``drop_path``).
 
-Random numbers come from ``lucid.random``'s default generator (NumPy PCG64 on the host; the mask is moved
-to the GPU for CuPy tensors), so ``lucid.manual_seed`` makes masks reproducible on every device. Masks are
-drawn in the tensor's logical (C) order, so they do not depend on its memory layout; the output keeps the
-input's layout (a channels-last activation stays channels-last).
+Random numbers come from ``lucid.random``'s default generator, drawn on the tensor's device (NumPy PCG64 on
+the CPU; on the GPU the generator's device stream, a CuPy generator seeded from it: see lucid/random.py), so
+``lucid.manual_seed`` makes masks reproducible on every device and no mask is copied from the host. (A seed
+gives different masks on the CPU and the GPU, as in torch.) Masks are drawn in the tensor's logical (C)
+order, so they do not depend on its memory layout; the output keeps the input's layout (a channels-last
+activation stays channels-last).
 """
 from __future__ import annotations
 
@@ -40,12 +42,13 @@ def _check_p(p, name):
 
 
 def _keep_mask(shape, keep_prob, dtype, device):
-    """Bernoulli(keep_prob) mask of ``shape`` scaled by 1/keep_prob (all zeros when keep_prob == 0)."""
-    u = _random.default_generator.rng.random(shape, dtype=np.float32)
+    """Bernoulli(keep_prob) mask of ``shape`` on ``device``, scaled by 1/keep_prob (all zeros when
+    keep_prob == 0)."""
+    u = _random.device_random(shape, device)
     mask = (u < keep_prob).astype(dtype)
     if keep_prob > 0:
         mask *= 1.0 / keep_prob
-    return _backend.to_device(mask, device)
+    return mask
 
 
 def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
@@ -68,22 +71,24 @@ def drop_path(x, drop_prob: float = 0.0, training: bool = False, scale_by_keep: 
     residual branch ``x[i]`` is zeroed; kept samples are scaled by ``1 / (1 - drop_prob)`` when
     ``scale_by_keep``. One Bernoulli draw per sample, broadcast over the other dims of ``x`` (N, ...).
     The identity when ``drop_prob == 0`` or not ``training``."""
-    scale = drop_path_scale(x.shape[0], drop_prob, training, scale_by_keep, x.dtype)
+    scale = drop_path_scale(x.shape[0], drop_prob, training, scale_by_keep, x.dtype, device=x.device)
     if scale is None:
         return x
     mask = scale.reshape((x.shape[0],) + (1,) * (x.ndim - 1))
-    return _MaskMul.apply(x, _backend.to_device(mask, x.device))
+    return _MaskMul.apply(x, mask)
 
 
-def drop_path_scale(n: int, drop_prob: float, training: bool, scale_by_keep: bool = True, dtype=np.float32):
-    """The per-sample factors of ``drop_path`` as an (n,) NumPy array (0 or 1/keep_prob), or None when
-    drop-path is off. Draws exactly the random numbers ``drop_path`` draws, so fused ops that take the
-    factors (``lucid.ops.fused.scaled_residual``) give the same results for the same seed."""
+def drop_path_scale(n: int, drop_prob: float, training: bool, scale_by_keep: bool = True, dtype=np.float32,
+                    device: str = "cpu"):
+    """The per-sample factors of ``drop_path`` as an (n,) array of ``device`` (0 or 1/keep_prob), or None
+    when drop-path is off. Draws exactly the random numbers ``drop_path`` draws on that device, so fused ops
+    that take the factors (``lucid.ops.fused.scaled_residual``) give the same results for the same seed;
+    pass the activation's device (a GPU model needs its factors drawn on the GPU)."""
     _check_p(drop_prob, "drop_path")
     if drop_prob == 0.0 or not training:
         return None
     keep_prob = 1.0 - drop_prob
-    u = _random.default_generator.rng.random((n, 1, 1, 1), dtype=np.float32).reshape(n)
+    u = _random.device_random((n, 1, 1, 1), _backend.normalize_device(device)).reshape(n)
     mask = (u < keep_prob).astype(dtype)
     if keep_prob > 0.0 and scale_by_keep:
         mask *= 1.0 / keep_prob

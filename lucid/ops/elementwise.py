@@ -28,6 +28,11 @@ def _prepare(a, b, need_float: bool = False):
     if not ta and not tb:
         raise TypeError(f"expected at least one Tensor operand, got {type(a).__name__} and {type(b).__name__}")
     if ta and tb:
+        if a.device != b.device:  # a 0-d CPU tensor is a scalar on any device, as in torch
+            if b.ndim == 0 and b.device == "cpu":
+                b = b.to(a.device)
+            elif a.ndim == 0 and a.device == "cpu":
+                a = a.to(b.device)
         da, db = a.array.dtype, b.array.dtype
         if da != db:
             target = result_type(da, db, a.array.ndim == 0, b.array.ndim == 0)
@@ -467,7 +472,7 @@ class Where(Function):
 
 def where(condition, input, other):  # noqa: A002
     """Elements of ``input`` where ``condition`` is true, else of ``other`` (broadcasting)."""
-    cond = condition.array if isinstance(condition, Tensor) else np.asarray(condition)
+    cond = condition.array if isinstance(condition, Tensor) else _backend.as_array(condition)
     if cond.dtype != np.bool_:
         cond = cond.astype(bool)
     if isinstance(input, Tensor) or isinstance(other, Tensor):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _backend
 from .._backend import xp_of
 from .._tensor import Tensor
 from ..autograd.function import Function
@@ -53,6 +54,24 @@ def _class_first(m, shape):
 
 def _num_classes(x):
     return x.shape[0] if x.ndim == 1 else x.shape[1]
+
+
+def _constant(value, x, name: str, fn: str):
+    """The array of a constant argument (``weight``, ``pos_weight``) of a loss on ``x``: a Tensor must be on
+    ``x``'s device (else torch's device error, naming both); lists and NumPy arrays are placed there."""
+    if value is None:
+        return None
+    if isinstance(value, Tensor):
+        if value.device != x.device:
+            raise RuntimeError(f"{fn}: expected all tensors to be on the same device, but {name} is on "
+                               f"{value.device} and input is on {x.device}")
+        return value.array
+    arr = _backend.as_array(value)
+    if _backend.device_of(arr) != x.device:
+        if _backend.device_of(arr) == "gpu":
+            raise RuntimeError(f"{fn}: {name} is a GPU array but input is on {x.device}")
+        arr = _backend.to_device(arr, x.device)
+    return arr
 
 
 def _check_weight(weight, C):
@@ -261,7 +280,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
         if tuple(target.shape) != expect:
             raise ValueError(f"cross_entropy: for input of shape {tuple(x.shape)} class-index targets must have "
                              f"shape {expect}, got {tuple(target.shape)}")
-    wdata = None if weight is None else (weight.array if isinstance(weight, Tensor) else weight)
+    wdata = _constant(weight, x, "weight", "cross_entropy")
     return CrossEntropy.apply(x, target, wdata, int(ignore_index), reduction, float(label_smoothing), soft)
 
 
@@ -313,7 +332,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
                          f"got {tuple(target.shape)}")
     C = _num_classes(x)
     _check_weight(weight, C)
-    wdata = None if weight is None else (weight.array if isinstance(weight, Tensor) else weight)
+    wdata = _constant(weight, x, "weight", "nll_loss")
     return NLLLoss.apply(x, target, wdata, int(ignore_index), reduction)
 
 
@@ -405,10 +424,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction: str 
     if target.dtype != input.dtype:
         target = target.to(input.dtype)
 
-    def arr(v):
-        if v is None:
-            return None
-        a = v.array if isinstance(v, Tensor) else xp_of(input.array).asarray(v)
-        return a.astype(input.dtype, copy=False)
+    def arr(v, name):
+        a = _constant(v, input, name, "binary_cross_entropy_with_logits")
+        return None if a is None else a.astype(input.dtype, copy=False)
 
-    return BCEWithLogits.apply(input, target, arr(weight), arr(pos_weight), reduction)
+    return BCEWithLogits.apply(input, target, arr(weight, "weight"), arr(pos_weight, "pos_weight"), reduction)

@@ -61,10 +61,12 @@ class SGD(Optimizer):
                     continue
                 param, grad = p.array, p.grad.array
                 xp = xp_of(param)
-                t = param.dtype.type  # scalars in the parameter's dtype, as torch's kernels use them
+                # scalars in the parameter's dtype, as torch's kernels use them, and on the right of the arrays:
+                # a NumPy scalar on the left would hand a CuPy array to NumPy's ufunc machinery
+                t = param.dtype.type
                 g = xp.negative(grad) if maximize else grad
                 if weight_decay != 0:
-                    g = g + t(weight_decay) * param
+                    g = g + param * t(weight_decay)
                 if momentum != 0:
                     state = self.state[p]
                     buf = state.get("momentum_buffer")
@@ -79,8 +81,8 @@ class SGD(Optimizer):
                         if dampening == 0:
                             b += g  # (1 - 0) * g is g exactly; skip the temporary
                         else:
-                            b += t(1 - dampening) * g
-                    g = g + t(momentum) * b if nesterov else b
-                param += t(-lr) * g  # param.add_(g, alpha=-lr); the product is a temporary
+                            b += g * t(1 - dampening)
+                    g = g + b * t(momentum) if nesterov else b
+                param += g * t(-lr)  # param.add_(g, alpha=-lr); the product is a temporary
                 p._version += 1
         return loss

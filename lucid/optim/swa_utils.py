@@ -99,6 +99,7 @@ class AveragedModel(Module):
         self.warmup_mode = warmup_mode
         self.use_buffers = bool(use_buffers)
         self.register_buffer("n_averaged", Tensor(np.zeros((), dtype=np.int64)))
+        self._count = None  # ((buffer id, version), updates so far) mirrored on the host: see _updates()
 
     def forward(self, *args, **kwargs):
         """Run the averaged model."""
@@ -152,8 +153,9 @@ class AveragedModel(Module):
         this average's own count of updates (1 on the first call), which is the same when called once after
         every optimizer step.
         """
+        count = self._updates()
         if step is None:
-            step = int(self.n_averaged.array) + 1
+            step = count + 1
         decay = self.get_decay(step)
         with no_grad():
             for ema, value, average in self._pairs(model):
@@ -166,6 +168,16 @@ class AveragedModel(Module):
                     ema.array[...] = _backend.to_device(value.array, ema.device)
                 ema._version += 1
         self.n_averaged.array += 1
+        self._count = ((id(self.n_averaged), self.n_averaged._version), count + 1)
+
+    def _updates(self) -> int:
+        """``n_averaged`` as a Python int. Read from the buffer only when it is new or was loaded (its version
+        changed) and counted on the host otherwise, so an average kept on the GPU is not read back (a device
+        sync) at every update."""
+        key = (id(self.n_averaged), self.n_averaged._version)
+        if self._count is None or self._count[0] != key:
+            self._count = (key, int(_backend.to_device(self.n_averaged.array, "cpu")))
+        return self._count[1]
 
     def set(self, model: Module) -> None:
         """Copy ``model``'s parameters and buffers into the average (timm's ``set``)."""

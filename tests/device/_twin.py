@@ -17,6 +17,7 @@ import zlib
 import numpy as np
 
 import lucid
+from lucid import _backend
 
 RTOL = 1e-5
 
@@ -26,8 +27,10 @@ def seed_rng(name: str) -> np.random.Generator:
 
 
 def host(t) -> np.ndarray:
-    """The values of a tensor as a NumPy array (an explicit copy from the GPU)."""
-    return t.detach().cpu().numpy() if isinstance(t, lucid.Tensor) else np.asarray(t)
+    """The values of a tensor or array as a NumPy array (an explicit copy from the GPU)."""
+    if isinstance(t, lucid.Tensor):
+        return t.detach().cpu().numpy()
+    return _backend.to_device(t, "cpu") if _backend.is_array(t) else np.asarray(t)
 
 
 def close(actual, expected, what: str, rtol: float = RTOL) -> None:
