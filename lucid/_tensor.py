@@ -539,7 +539,7 @@ class Tensor:
     def __bool__(self) -> bool:
         if self.array.size != 1:
             raise RuntimeError(f"the truth value of a tensor with {self.array.size} elements is ambiguous")
-        return bool(self.array.reshape(()))
+        return bool(self.item())  # an explicit read from the GPU, as torch's bool(tensor) is
 
     def __float__(self) -> float:
         return float(self.item())

@@ -13,7 +13,33 @@ See README.md beside this file for the contract (what it enforces, what it logs,
 The tests use it through the ``gpu`` / ``device`` fixtures of ``plugin.py``, which put these modules in
 ``sys.modules`` for one test (or use real CuPy where it imports and sees a GPU).
 """
+import contextlib
+import sys
+
 from ._log import LOG, Crossing
 from ._modules import build as modules
 
-__all__ = ["LOG", "Crossing", "modules"]
+__all__ = ["LOG", "Crossing", "modules", "installed"]
+
+
+@contextlib.contextmanager
+def installed():
+    """The stand-in as ``cupy`` for the duration of a ``with`` block, outside pytest (scripts, probes);
+    yields the log. The tests use the ``gpu`` fixture instead."""
+    from lucid import _backend
+
+    names = list(modules())
+    saved = {n: sys.modules.get(n) for n in names}
+    saved_cupy = _backend._cupy
+    sys.modules.update(modules())
+    _backend._cupy = None
+    LOG.clear()
+    try:
+        yield LOG
+    finally:
+        for n, m in saved.items():
+            if m is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = m
+        _backend._cupy = saved_cupy

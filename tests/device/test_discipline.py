@@ -198,3 +198,11 @@ def test_to_device_round_trip_is_differentiable(gpu):
     g = lucid.randn(2, device="gpu", requires_grad=True)
     g.cpu().sum().backward()
     assert g.grad.device == "gpu"
+
+
+def test_python_conversions_of_gpu_tensors_are_explicit_reads(gpu):
+    """bool/float/int of a GPU tensor read it back deliberately (``item``), never through NumPy's implicit
+    conversion of the device array."""
+    t = lucid.tensor([2.0], device="gpu")
+    assert bool(t > 1) and float(t) == 2.0 and int(t) == 2 and t.item() == 2.0
+    assert lucid.tensor(3, device="gpu").__index__() == 3
