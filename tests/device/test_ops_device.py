@@ -186,3 +186,23 @@ def test_cases_cover_every_op():
         seen |= set(prof.records)
     missing = _op_classes() - seen - set(ELSEWHERE)
     assert not missing, f"ops without a device case in tests/device/test_ops_device.py: {sorted(missing)}"
+
+
+def test_creation_functions(device):
+    """The factories on each device: right device, dtype and values."""
+    made = {
+        "zeros": (lucid.zeros(2, 3, device=device), np.zeros((2, 3), np.float32)),
+        "ones_int": (lucid.ones((2,), dtype=lucid.int64, device=device), np.ones(2, np.int64)),
+        "full": (lucid.full((2, 2), 1.5, device=device), np.full((2, 2), 1.5, np.float32)),
+        "empty_like": (lucid.zeros_like(lucid.empty(3, device=device)), np.zeros(3, np.float32)),
+        "arange": (lucid.arange(0.0, 1.0, 0.25, device=device), np.arange(0, 1, 0.25, dtype=np.float32)),
+        "arange_int": (lucid.arange(5, device=device), np.arange(5)),
+        "linspace": (lucid.linspace(0, 1, 5, device=device), np.linspace(0, 1, 5, dtype=np.float32)),
+        "eye": (lucid.eye(3, 2, device=device), np.eye(3, 2, dtype=np.float32)),
+        "tensor": (lucid.tensor([[1, 2], [3, 4]], device=device), np.array([[1, 2], [3, 4]])),
+        "full_like": (lucid.full_like(lucid.ones(2, device=device), 7), np.full(2, 7, np.float32)),
+    }
+    for name, (t, expected) in made.items():
+        assert t.device == device, name
+        assert t.dtype == expected.dtype, name
+        np.testing.assert_array_equal(t.cpu().numpy(), expected, err_msg=name)

@@ -185,3 +185,15 @@ def test_checkpoint_of_raw_arrays_and_tensors(gpu, tmp_path):
     close(back["cl"], cl, "channels-last tensor")
     np.testing.assert_array_equal(back["raw"], np.arange(6, dtype=np.float32).reshape(2, 3))
     assert back["n"] == 3
+
+
+def test_parameter_vector_round_trip(gpu):
+    dev = _model().to("gpu")
+    vec = nn.utils.parameters_to_vector(dev.parameters())
+    assert vec.device == "gpu"
+    nn.utils.vector_to_parameters(vec * 2, dev.parameters())
+    close(nn.utils.parameters_to_vector(dev.parameters()), vec * 2, "parameters after vector_to_parameters")
+    cpu = _model()
+    nn.utils.vector_to_parameters(vec.cpu(), cpu.parameters())  # CPU parameters from a GPU-born vector
+    close(nn.utils.parameters_to_vector(cpu.parameters()), vec, "CPU parameters from the vector")
+    assert "device='gpu'" in repr(vec[:2])
