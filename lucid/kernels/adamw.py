@@ -85,7 +85,7 @@ def adam_step_reference(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, scalar
     if decay != 1:
         param *= t(decay)
     if wd != 0:
-        g = g + t(wd) * param
+        g = g + param * t(wd)  # the device array on the left: a NumPy scalar there would be NumPy's call
     tmp = xp.subtract(g, exp_avg)  # exp_avg.lerp_(g, w1)
     if abs(w1) >= 0.5:
         tmp *= t(one_minus_w1)

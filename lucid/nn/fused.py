@@ -216,7 +216,7 @@ class FusedMetaFormerBlock(Fused):
         if self._tail.get(self._build_tail):
             dp = self.drop_path
             keep = None if type(dp) is Identity else drop_path_scale(
-                y.shape[0], dp.drop_prob, dp.training, dp.scale_by_keep, dtype=y.dtype)
+                y.shape[0], dp.drop_prob, dp.training, dp.scale_by_keep, dtype=y.dtype, device=y.device)
             return scaled_residual(y, self.gamma, shortcut, keep)
         if self.gamma is not None:
             y = y.mul(self.gamma.reshape(1, -1, 1, 1))

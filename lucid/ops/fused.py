@@ -20,7 +20,7 @@ pass forward and one backward instead of three elementwise ops with full-size te
 """
 from __future__ import annotations
 
-from .._backend import xp_of
+from .._backend import as_array, to_device, xp_of
 from ..backends import row_threads
 from ..backends.cpu import (MLP_CHUNK_BYTES, MLP_HIDDEN_SPLIT_MAX_ROWS_PER_CHANNEL as HIDDEN_SPLIT_MAX_ROWS_PER_CHANNEL,
                             MLP_MIN_CHUNK_ROWS, MLP_MIN_ROWS_PER_THREAD)
@@ -319,4 +319,6 @@ def scaled_residual(y: Tensor, gamma: Tensor, shortcut: Tensor, keep_scale=None)
     """
     if y.shape != shortcut.shape:
         raise ValueError(f"scaled_residual: y {tuple(y.shape)} and shortcut {tuple(shortcut.shape)} differ")
+    if keep_scale is not None:  # a raw array: it goes where the activations are (drawing it there is cheaper)
+        keep_scale = to_device(as_array(keep_scale), y.device)
     return ScaledResidual.apply(y, gamma, shortcut, keep_scale)

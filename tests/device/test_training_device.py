@@ -74,9 +74,6 @@ def test_optimizer_steps_match(gpu, name):
                 assert v.device == "gpu", f"{name}: optimizer state {key} on {v.device}"
 
 
-@pytest.mark.allow_crossings
-@pytest.mark.xfail(reason="lucid/kernels/adamw.py:adam_step_reference computes t(wd) * param, a NumPy scalar left "
-                          "of a device array (NumPy's call on device data); the kernels are phase 2 of issue 17")
 def test_adam_with_l2_weight_decay(gpu):
     cpu = _model()
     dev = copy.deepcopy(cpu).to("gpu")
