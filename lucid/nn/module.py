@@ -32,6 +32,27 @@ class _RemovableHandle:
         self.remove()
 
 
+
+def _dtype_problem(value, dtype) -> str | None:
+    """Why ``value`` (a Tensor, array or nested list) cannot be copied into a tensor of ``dtype``, or None."""
+    arr = value.array if isinstance(value, Tensor) else value
+    if not hasattr(arr, "dtype"):
+        arr = np.asarray(arr)
+    src = np.dtype(arr.dtype)
+    if src.kind == "f" and dtype.kind == "f" or src.kind == "b" and dtype.kind == "b" or src == dtype:
+        return None
+    if src.kind in "iu" and dtype.kind in "iu":
+        if arr.size == 0 or np.can_cast(src, dtype):
+            return None
+        lo, hi = int(arr.min()), int(arr.max())
+        info = np.iinfo(dtype)
+        if info.min <= lo and hi <= info.max:
+            return None
+        return f"checkpoint values [{lo}, {hi}] do not fit the model's dtype {dtype}"
+    what = {"f": "floating", "i": "integer", "u": "integer", "b": "bool"}.get(src.kind, str(src))
+    return (f"checkpoint dtype {src} vs model dtype {dtype}: lucid does not cast {what} values into a {dtype} "
+            "tensor (torch would, silently); convert the checkpoint explicitly if that is really intended")
+
 class Module:
     """Base class for all layers and models; subclasses define ``forward``."""
 
@@ -356,8 +377,15 @@ class Module:
         """Copy values from ``state_dict`` into parameters and buffers (in place, keeping dtype and device).
 
         Returns ``(missing_keys, unexpected_keys)``; with ``strict`` either being non-empty is an error, and a
-        shape mismatch is always an error. All problems are reported together, naming keys and shapes; nothing
-        is modified unless every key checks out.
+        shape or dtype mismatch is always an error. All problems are reported together, naming keys, shapes and
+        dtypes; nothing is modified unless every key checks out.
+
+        Dtypes (where lucid differs from torch, which casts whatever it gets): a floating value loads into a
+        floating tensor of any width (a float16 or float64 checkpoint into a float32 model is fine), an integer
+        value into an integer tensor that can hold every one of its values, a bool into a bool. Anything else
+        is an error naming the tensor: integer or bool weights in a float model (torch would train on from
+        their truncated values, often zeros, without a word) and float values in an integer buffer such as
+        ``num_batches_tracked`` (torch truncates 2.7 to 2) mean the checkpoint is not what it claims to be.
         """
         own = self.state_dict(keep_vars=True)
         missing = [k for k in own if k not in state_dict]
@@ -370,6 +398,10 @@ class Module:
             shape = tuple(value.shape) if hasattr(value, "shape") else tuple(np.shape(value))
             if shape != tuple(target.shape):
                 problems.append(f"  {k}: checkpoint shape {shape} vs model shape {tuple(target.shape)}")
+                continue
+            problem = _dtype_problem(value, target.array.dtype)
+            if problem:
+                problems.append(f"  {k}: {problem}")
         if strict and (missing or unexpected):
             if missing:
                 problems.append("  missing keys: " + ", ".join(missing))

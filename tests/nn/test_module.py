@@ -318,6 +318,37 @@ def test_load_state_dict_casts_and_accepts_numpy():
     assert m.bias.dtype == lucid.float32 and m.count.item() == 9
 
 
+@pytest.mark.parametrize("key,value,match", [
+    # torch casts all of these silently (int64 weights -> a model that trains on from zeros/truncated values)
+    ("weight", lucid.tensor([[1, 2]], dtype=lucid.int64), r"weight: checkpoint dtype int64 vs model dtype float32"),
+    ("weight", np.array([[0, 1]], dtype=np.int32), r"weight: checkpoint dtype int32 vs model dtype float32"),
+    ("bias", lucid.tensor([True]), r"bias: checkpoint dtype bool vs model dtype float32"),
+    ("bias", np.array([3], dtype=np.uint8), r"bias: checkpoint dtype uint8"),
+    ("count", lucid.tensor(2.7), r"count: checkpoint dtype float32 vs model dtype int64.*floating"),
+    ("flag", lucid.tensor(1, dtype=lucid.int64), r"flag: checkpoint dtype int64 vs model dtype bool"),
+    ("small", lucid.tensor([300], dtype=lucid.int64), r"small: checkpoint values \[300, 300\] do not fit"),
+])
+def test_load_state_dict_refuses_lossy_dtype_changes(key, value, match):
+    m = nn.Linear(2, 1)
+    m.register_buffer("count", lucid.tensor(0, dtype=lucid.int64))
+    m.register_buffer("flag", lucid.tensor(False))
+    m.register_buffer("small", lucid.tensor([0], dtype=lucid.int8))
+    sd = {k: v.clone() for k, v in m.state_dict().items()}
+    before = {k: v.numpy().copy() for k, v in sd.items()}
+    sd[key] = value
+    with pytest.raises(RuntimeError, match=match):
+        m.load_state_dict(sd)
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v.detach().numpy(), before[k])  # nothing was modified
+    # widening and fitting values stay accepted: float16/float64 weights, an int32 counter into int64
+    sd = {k: v.clone() for k, v in m.state_dict().items()}
+    sd["weight"] = lucid.tensor([[0.5, 1.5]], dtype=lucid.float16)
+    sd["count"] = lucid.tensor(7, dtype=lucid.int32)
+    sd["small"] = lucid.tensor([-5], dtype=lucid.int64)
+    m.load_state_dict(sd)
+    assert m.weight.detach().numpy().tolist() == [[0.5, 1.5]] and m.count.item() == 7 and m.small.item() == -5
+
+
 def test_state_dict_values_are_detached_views():
     m = nn.Linear(2, 2)
     sd = m.state_dict()
