@@ -453,12 +453,11 @@ class Tensor:
 
     def __setitem__(self, index, value) -> None:
         self._check_inplace()
-        index = _ops.shape.unwrap_index(index, self.device)
         if isinstance(value, Tensor):
             value = value.array
         if not isinstance(value, _SCALAR_TYPES):  # values from another device are copied over, as torch's copy_
             value = _backend.to_device(_backend.as_array(value), self.device)
-        self.array[index] = value
+        _ops.shape.setitem(self.array, index, value, self.device)
         self._bump_version()
 
     # -- operators ------------------------------------------------------------------------------------------

@@ -54,17 +54,26 @@ class MatMul(Function):
 
 def matmul(a, b) -> Tensor:
     """Matrix product with PyTorch's rules: 1-D operands are promoted and the added dim removed, leading
-    (batch) dims broadcast."""
-    from .elementwise import _prepare
-
-    a, b = _prepare(a, b)
+    (batch) dims broadcast. Both operands must have the same dtype, as in torch (no promotion: ``int64 @
+    float32`` is an error, not a float result)."""
+    device = a.device if isinstance(a, Tensor) else b.device if isinstance(b, Tensor) else None
+    a, b = (x if isinstance(x, Tensor) else Tensor(x, device=device) for x in (a, b))  # arrays: on the other's
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError("matmul: both arguments need at least 1 dimension, got a 0-d tensor")
+    if a.dtype != b.dtype:
+        raise RuntimeError(f"matmul: expected both operands to have the same dtype, got {a.dtype} (shape "
+                           f"{tuple(a.shape)}) and {b.dtype} (shape {tuple(b.shape)}); convert one, e.g. with "
+                           ".float()")
     ka = a.shape[-1]
     kb = b.shape[0] if b.ndim == 1 else b.shape[-2]
     if ka != kb:
         raise RuntimeError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} cannot be multiplied "
                            f"({ka} != {kb})")
+    batch_a, batch_b = tuple(a.shape[:-2]), tuple(b.shape[:-2])
+    for i in range(1, min(len(batch_a), len(batch_b)) + 1):
+        if batch_a[-i] != batch_b[-i] and 1 not in (batch_a[-i], batch_b[-i]):
+            raise RuntimeError(f"matmul: the batch dimensions {batch_a} and {batch_b} of shapes {tuple(a.shape)} "
+                               f"and {tuple(b.shape)} cannot be broadcast ({batch_a[-i]} vs {batch_b[-i]})")
     return MatMul.apply(a, b)
 
 

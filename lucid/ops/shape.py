@@ -199,11 +199,20 @@ def expand(x: Tensor, *sizes) -> Tensor:
 def _index_part(i, device: str):
     """One part of an index, on ``device``: Tensors give their arrays, lists become arrays, and arrays are
     moved to the indexed tensor's device (torch accepts CPU indices for a GPU tensor; CuPy would otherwise
-    copy a host index implicitly on every call). An index on the GPU for a CPU tensor is an error, as in torch."""
+    copy a host index implicitly on every call). An index on the GPU for a CPU tensor is an error, as in torch.
+
+    Index arrays must be bool, int64 or int32, as torch's: a uint8 array is refused (torch reads it as a
+    deprecated mask, NumPy as integer positions), int8/int16/float ones as torch refuses them."""
     if isinstance(i, Tensor):
         i = i.array
     elif isinstance(i, list):
-        i = np.asarray(i)
+        i = np.asarray(i) if i else np.zeros(0, np.int64)  # [] is an empty integer index, as in torch
+    if hasattr(i, "dtype") and hasattr(i, "ndim"):
+        if i.dtype == np.uint8:
+            raise IndexError("indexing with a uint8 tensor is ambiguous (torch reads it as a deprecated boolean "
+                             "mask, NumPy as integer positions): use .bool() for a mask or .long() for indices")
+        if i.dtype.kind != "b" and i.dtype not in (np.int64, np.int32):
+            raise IndexError(f"tensors used as indices must be long, int or bool tensors, got dtype {i.dtype}")
     if isinstance(i, np.ndarray):
         return i if device == "cpu" else _backend.to_device(i, device)
     if device == "cpu" and _backend.device_of(i) == "gpu":
@@ -213,10 +222,61 @@ def _index_part(i, device: str):
 
 def unwrap_index(index, device: str = "cpu"):
     """Replace Tensors inside an index by their arrays (bool tensors stay masks), with every array part on
-    ``device`` (the indexed tensor's)."""
+    ``device`` (the indexed tensor's) and checked as ``_index_part`` says.
+
+    Where lucid differs from torch: negative slice steps (``x[::-1]``) are allowed and give a reversed view
+    with NumPy's semantics (torch raises "step must be greater than zero"; its equivalent is ``flip``).
+    """
     if isinstance(index, tuple):
         return tuple(_index_part(i, device) for i in index)
     return _index_part(index, device)
+
+
+def _is_array(item) -> bool:
+    return hasattr(item, "dtype") and hasattr(item, "ndim") and item.ndim > 0
+
+
+def _is_int(item) -> bool:
+    return (isinstance(item, (int, np.integer)) and not isinstance(item, (bool, np.bool_))) or (
+        hasattr(item, "dtype") and hasattr(item, "ndim") and item.ndim == 0 and item.dtype.kind in "iu")
+
+
+def index_steps(index, device: str = "cpu") -> list:
+    """The checked index as the one or two array indices that give torch's result, applied in turn.
+
+    torch applies integer indices first (they remove their dims), then indexes with the arrays, so
+    ``x[0, :, idx]`` of a (2, 3, 4, 5) tensor is (3, len(idx), 5); NumPy counts the integer as an advanced
+    index too and, as it is separated from ``idx`` by a slice, puts the advanced dim first: (len(idx), 3, 5).
+    An index mixing integers with index arrays is therefore split: the basic part (integers, slices, None,
+    the arrays' dims kept whole), then the arrays on what is left.
+    """
+    index = unwrap_index(index, device)
+    items = index if isinstance(index, tuple) else (index,)
+    if not (any(_is_array(i) for i in items) and any(_is_int(i) for i in items)) or any(
+            isinstance(i, (bool, np.bool_)) for i in items):
+        return [index]
+    first, second = [], []
+    for item in items:
+        if _is_array(item):
+            first.extend([slice(None)] * (item.ndim if item.dtype.kind == "b" else 1))  # a mask spans its ndim
+            second.append(item)
+        elif _is_int(item):
+            first.append(int(item.item() if hasattr(item, "item") else item))  # (an explicit read on the GPU)
+        elif item is None or isinstance(item, slice):
+            first.append(item)
+            second.append(slice(None))  # the dim the slice kept (or None inserted) is whole in step two
+        else:  # Ellipsis stands for the same dims in both steps
+            first.append(item)
+            second.append(item)
+    return [tuple(first), tuple(second)]
+
+
+def setitem(array, index, value, device: str = "cpu") -> None:
+    """``array[index] = value`` with torch's index rules (see ``index_steps``); writes through a view."""
+    steps = index_steps(index, device)
+    for step in steps[:-1]:
+        array = array[step]  # integers, slices and None only: a view
+    array[steps[-1]] = value
 
 
 def _is_basic(index) -> bool:
@@ -253,11 +313,12 @@ class GetItem(Function):
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    index = unwrap_index(index, x.device)
+    """``x[index]`` with torch's rules (``index_steps``); differentiable (repeated indices accumulate)."""
+    steps = index_steps(index, x.device)
     try:
-        if not x.requires_grad:
-            return Tensor._wrap(x.array[index])
-        return GetItem.apply(x, index)
+        for step in steps:
+            x = GetItem.apply(x, step) if x.requires_grad else Tensor._wrap(x.array[step])
+        return x
     except IndexError as exc:
         raise IndexError(f"index {index!r} is invalid for a tensor of shape {tuple(x.shape)}: {exc}") from None
 

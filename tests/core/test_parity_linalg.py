@@ -1,4 +1,6 @@
 """Forward/backward parity with torch and float64 gradchecks for matmul and einsum (lucid/ops/linalg.py)."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -57,6 +59,37 @@ def test_matmul_shape_error_names_both_shapes(a, b):
     with pytest.raises(RuntimeError, match=r"\(" + str(a[0])) as exc:
         lucid.zeros(*a) @ lucid.zeros(*b)
     assert str(tuple(a)) in str(exc.value) and str(tuple(b)) in str(exc.value)
+
+
+@pytest.mark.parametrize("da,db", [("int64", "float32"), ("float32", "int64"), ("float64", "float32"),
+                                   ("int32", "int64"), ("float16", "float32")])
+def test_matmul_mixed_dtypes_are_refused_as_in_torch(da, db):
+    """torch never promotes in matmul ("expected m1 and m2 to have the same dtype"); lucid used to give a float
+    result for int64 @ float32."""
+    a, b = np.arange(6).reshape(2, 3), np.arange(6).reshape(3, 2)
+    with pytest.raises(RuntimeError):
+        torch.from_numpy(a.astype(da)) @ torch.from_numpy(b.astype(db))
+    with pytest.raises(RuntimeError, match=rf"same dtype, got {da} \(shape \(2, 3\)\) and {db} \(shape \(3, 2\)\)"):
+        lucid.tensor(a.astype(da)) @ lucid.tensor(b.astype(db))
+    with pytest.raises(RuntimeError, match="same dtype"):
+        lucid.matmul(lucid.tensor(a[0].astype(da)), lucid.tensor(b.astype(db)))
+
+
+def test_matmul_integer_operands_like_torch():
+    a, b = np.arange(6).reshape(2, 3), np.arange(6).reshape(3, 2)
+    for dt in ("int64", "int32"):
+        check("matmul_int", lambda x, y: x @ y, lambda x, y: x @ y, a.astype(dt), b.astype(dt), grad=False)
+
+
+@pytest.mark.parametrize("a,b,batches", [((2, 3, 4), (3, 4, 5), r"\(2,\) and \(3,\)"),
+                                         ((4, 2, 3, 4), (3, 1, 4, 5), r"\(4, 2\) and \(3, 1\)"),
+                                         ((5, 2, 4), (7, 3, 4, 2), r"\(5,\) and \(7, 3\)")], ids=str)
+def test_matmul_batch_broadcast_error_names_both_shapes(a, b, batches):
+    with pytest.raises(RuntimeError):
+        torch.zeros(a) @ torch.zeros(b)
+    with pytest.raises(RuntimeError, match=rf"batch dimensions {batches} of shapes "
+                                           rf"{re.escape(str(a))} and {re.escape(str(b))} cannot be broadcast"):
+        lucid.zeros(*a) @ lucid.zeros(*b)
 
 
 def test_matmul_0d_errors():

@@ -228,6 +228,18 @@ INDEXES = {
     "bool_mask_rows": (lambda t: t[lucid.tensor([True, False, True, True])],
                        lambda t: t[torch.tensor([True, False, True, True])]),
     "bool_mask_all_false": (lambda t: t[t > 100], lambda t: t[t > 100]),
+    # torch applies integers first, then the index arrays: NumPy's order differs once a slice separates them
+    "int_slice_array": (lambda t: t[1, :, [4, 0, 4]], lambda t: t[1, :, [4, 0, 4]]),
+    "int_slice_mask": (lambda t: t[2, :, lucid.tensor([True, False, True, True, False])],
+                       lambda t: t[2, :, torch.tensor([True, False, True, True, False])]),
+    "none_int_slice_array": (lambda t: t[None, 2, :, lucid.tensor([4, 0])], lambda t: t[None, 2, :, torch.tensor([4, 0])]),
+    "tensor0d_slice_array2d": (lambda t: t[lucid.tensor(1), :, lucid.tensor([[0, 1], [4, 4]])],
+                               lambda t: t[torch.tensor(1), :, torch.tensor([[0, 1], [4, 4]])]),
+    "ellipsis_int_array": (lambda t: t[..., 0, [1, 2]], lambda t: t[..., 0, [1, 2]]),
+    "array_slice_int": (lambda t: t[[3, 0, 3], :, 4], lambda t: t[[3, 0, 3], :, 4]),
+    "arrays_around_slice": (lambda t: t[[0, 3], :, [1, 4]], lambda t: t[[0, 3], :, [1, 4]]),
+    "int32_index": (lambda t: t[lucid.tensor([0, 3], dtype=lucid.int32)],
+                    lambda t: t[torch.tensor([0, 3], dtype=torch.int32)]),
 }
 
 
@@ -245,6 +257,38 @@ def test_getitem_on_0d_and_errors():
         lucid.zeros(2, 3)[5]
     with pytest.raises(IndexError, match=r"\(2, 3\)"):
         lucid.zeros(2, 3, requires_grad=True)[0, 7]
+
+
+def test_setitem_follows_torch_index_order():
+    for index in [(0, slice(None), [3, 1]), (slice(None), 1, [0, 2]), (None, 1, Ellipsis, [2, 2, 0]),
+                  ([1, 0], slice(None), 2), (1, slice(None), [True, False, True, False, True])]:
+        tx = torch.zeros(2, 3, 5)
+        tidx = tuple(torch.tensor(i) if isinstance(i, list) else i for i in index)
+        value = torch.arange(float(tx[tidx].numel())).reshape(tx[tidx].shape)
+        tx[tidx] = value
+        lx = lucid.zeros(2, 3, 5)
+        lidx = tuple(lucid.tensor(i) if isinstance(i, list) else i for i in index)
+        lx[lidx] = lucid.tensor(value.numpy())
+        np.testing.assert_array_equal(lx.numpy(), tx.numpy(), err_msg=str(index))
+
+
+@pytest.mark.parametrize("dtype,match", [
+    (lucid.uint8, "uint8 tensor is ambiguous"),  # torch: a deprecated mask; NumPy: positions. lucid refuses
+    (lucid.int8, "must be long, int or bool tensors, got dtype int8"),  # torch refuses too
+    (lucid.float32, "must be long, int or bool tensors, got dtype float32"),  # torch refuses too
+])
+def test_index_dtypes_torch_refuses_or_reads_differently(dtype, match):
+    x = lucid.arange(20.).reshape(4, 5)
+    idx = lucid.tensor([1, 0, 1, 0]).to(dtype)
+    with pytest.raises(IndexError, match=match):
+        x[idx]
+    with pytest.raises(IndexError, match=match):
+        x[idx] = 0.0
+    with pytest.raises(IndexError, match=match):
+        x[:, idx.numpy()[:2]]  # NumPy arrays in the index are checked the same way
+    if dtype != lucid.uint8:
+        with pytest.raises(IndexError):
+            torch.arange(20.).reshape(4, 5)[torch.from_numpy(idx.numpy())]
 
 
 def test_getitem_then_other_ops_accumulate():
