@@ -253,6 +253,12 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     loss nor gradient (and are left out of the "mean" divisor); ``label_smoothing`` in [0, 1] mixes the
     target with the uniform distribution. ``reduction`` is "none" (per-sample losses of the target's
     shape), "sum" or "mean".
+
+    Where lucid differs from torch: class-index targets may have any integer dtype (int64, int32, int8,
+    uint8); torch takes only int64 and uint8 and raises "expected target dtype to be Long or Byte" for int32.
+    The values mean the same in every width, and NumPy label arrays are often int32 (the default integer on
+    Windows), so lucid accepts them. Bool targets are an error, as in torch; float targets are probabilities
+    and must have ``input``'s shape.
     """
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -317,7 +323,8 @@ class NLLLoss(Function):
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean"):
     """Negative log-likelihood of log-probabilities ``input`` (N, C, ...) at class indices ``target``
     (N, ...): ``-weight[t] * input[i, t]``, "mean" divided by the summed weights of non-ignored targets
-    (torch.nn.functional.nll_loss)."""
+    (torch.nn.functional.nll_loss). Targets of any integer dtype are accepted (torch: int64 and uint8 only;
+    see ``cross_entropy``)."""
     _check_reduction(reduction)
     x = input
     if x.ndim == 0:

@@ -153,6 +153,30 @@ def test_cross_entropy_non_contiguous_int32_and_extreme_logits():
     assert rel_err(lg, tg) < 1e-4
 
 
+@pytest.mark.parametrize("dtype", [np.int32, np.int8, np.uint8])
+def test_class_index_targets_of_any_integer_width(dtype):
+    """torch takes int64 and uint8 targets only (int32: "expected target dtype to be Long or Byte"); lucid
+    documents that it also takes int32/int8, with the same values as int64 targets give in torch."""
+    x = logits((5, C), 11)
+    t = np.random.default_rng(12).integers(0, C, 5)
+    if dtype != np.uint8:
+        with pytest.raises(RuntimeError, match="expected target dtype to be Long or Byte"):
+            torch.nn.functional.cross_entropy(torch.from_numpy(x), torch.from_numpy(t.astype(dtype)))
+    tx = torch.tensor(x, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(tx, torch.from_numpy(t))  # int64
+    tl.backward()
+    tg = tx.grad
+    for fn in (F.cross_entropy, lambda a, b: F.nll_loss(F.log_softmax(a, 1), b)):
+        lx = lucid.tensor(x, requires_grad=True)
+        loss = fn(lx, lucid.tensor(t.astype(dtype)))
+        loss.backward()
+        assert rel_err(loss, tl) < 1e-6 and rel_err(lx.grad, tg) < 1e-5
+    with pytest.raises(TypeError, match="must be integers, got dtype bool"):
+        F.cross_entropy(lucid.tensor(x), lucid.tensor(t > 2))
+    with pytest.raises(RuntimeError):
+        torch.nn.functional.cross_entropy(torch.from_numpy(x), torch.from_numpy(t > 2))
+
+
 def test_cross_entropy_empty_batch():
     x = np.zeros((0, C), np.float32)
     t = np.zeros(0, np.int64)
