@@ -77,65 +77,141 @@ def matmul(a, b) -> Tensor:
     return MatMul.apply(a, b)
 
 
-_TERM = re.compile(r"^[a-zA-Z]*$")
+_TERM = re.compile(r"^[a-zA-Z]*(\.\.\.)?[a-zA-Z]*$")
+_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # torch's (and ASCII) order
 
 
-def _parse(equation: str, n: int):
+def _parse(equation: str, shapes: list) -> tuple[list, str, dict]:
+    """Resolve an einsum equation against the operands' shapes.
+
+    Returns the input terms and the output term with every ``...`` replaced by letters of its own (the
+    ellipsis dims are right-aligned and broadcast across operands, as in torch), and the size of each letter
+    after broadcasting. Errors follow torch's, one line each.
+    """
     eq = equation.replace(" ", "")
-    if "..." in eq:
-        raise NotImplementedError("einsum: '...' (ellipsis) is not supported yet; write the indices out")
-    if "->" in eq:
-        lhs, out = eq.split("->")
-    else:
-        lhs = eq
-        letters = lhs.replace(",", "")
-        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if eq.count("->") > 1:
+        raise ValueError(f"einsum: equation {equation!r} has more than one '->'")
+    lhs, arrow, out = eq.partition("->")
     ins = lhs.split(",")
-    if len(ins) != n or not all(_TERM.match(t) for t in ins + [out]):
-        raise ValueError(f"einsum: equation {equation!r} does not match {n} operand(s)")
-    return ins, out
+    if len(ins) != len(shapes):
+        raise ValueError(f"einsum: equation {equation!r} has {len(ins)} input term(s) but {len(shapes)} "
+                         f"operand(s) were given")
+    for term in ins + ([out] if arrow else []):
+        if not _TERM.match(term):
+            bad = "more than one '...'" if term.count(".") > 3 else "characters other than letters and one '...'"
+            raise ValueError(f"einsum: term {term!r} of {equation!r} has {bad}")
+    used = set(eq) - set(".,->")
+    n_ell = 0
+    for term, shape in zip(ins, shapes):
+        n_letters = len(term.replace("...", ""))
+        if n_letters > len(shape) or ("..." not in term and n_letters != len(shape)):
+            raise ValueError(f"einsum: term {term!r} has {n_letters} indices but the operand has shape "
+                             f"{tuple(shape)}")
+        if "..." in term:
+            n_ell = max(n_ell, len(shape) - n_letters)
+    spare = [c for c in _LETTERS if c not in used]
+    if n_ell > len(spare):
+        raise ValueError(f"einsum: {equation!r} needs more than {len(_LETTERS)} distinct indices")
+    ell = "".join(spare[:n_ell])
+    resolved = []
+    for term, shape in zip(ins, shapes):
+        k = len(shape) - len(term.replace("...", ""))
+        resolved.append(term.replace("...", ell[n_ell - k:]))
+    if arrow:
+        out = out.replace("...", ell)
+    else:  # implicit output: the ellipsis dims, then the indices used exactly once, in alphabetical order
+        letters = "".join(t.replace("...", "") for t in ins)
+        out = ell + "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    for c in out:
+        if out.count(c) > 1:
+            raise ValueError(f"einsum: output index {c!r} appears more than once in {equation!r}")
+        if not any(c in t for t in resolved):
+            raise ValueError(f"einsum: output index {c!r} does not appear in any input term of {equation!r}")
+    sizes: dict = {}
+    for j, (term, shape) in enumerate(zip(resolved, shapes)):
+        own: dict = {}
+        for c, n in zip(term, shape):
+            if own.setdefault(c, n) != n:
+                raise ValueError(f"einsum: index {c!r} is repeated in term {ins[j]!r} of operand {j} (shape "
+                                 f"{tuple(shape)}) with different sizes, {own[c]} != {n}")
+            if sizes.get(c, 1) == 1:
+                sizes[c] = n
+            elif n not in (1, sizes[c]):
+                what = "an ellipsis dim" if c in ell else f"index {c!r}"
+                raise ValueError(f"einsum: {what} has size {n} in operand {j} (shape {tuple(shape)}) but "
+                                 f"{sizes[c]} in an earlier one; sizes must match or be 1")
+    return resolved, out, sizes
+
+
+def _diagonal_view(xp, a, term: str, unique: str):
+    """The (writeable) view of ``a`` that holds its diagonal over repeated letters of ``term``: dims in the
+    order of ``unique``, each repeated letter's dims walked together."""
+    strides = [sum(a.strides[k] for k, c in enumerate(term) if c == u) for u in unique]
+    shape = [a.shape[term.index(u)] for u in unique]
+    return xp.lib.stride_tricks.as_strided(a, shape=shape, strides=strides)
 
 
 class Einsum(Function):
+    """Forward: one ``xp.einsum`` over operands broadcast to the letters' sizes. Backward for operand i:
+    the einsum of the upstream gradient with the other operands onto operand i's distinct letters, broadcast
+    over letters summed away, written onto the diagonal for repeated letters (``ii``), and summed over the
+    dims operand i was broadcast along."""
+
     @staticmethod
-    def forward(ctx, equation, *arrays):
-        ins, out = _parse(equation, len(arrays))
-        for term, arr in zip(ins, arrays):
-            if len(term) != arr.ndim:
-                raise ValueError(f"einsum: term {term!r} has {len(term)} indices but the operand has shape "
-                                 f"{tuple(arr.shape)}")
-            if len(set(term)) != len(term):
-                raise NotImplementedError(f"einsum: repeated index in {term!r} (diagonals) is not supported")
+    def forward(ctx, spec, *arrays):
+        ins, out, sizes = spec
+        xp = xp_of(arrays[0])
+        full = [xp.broadcast_to(a, tuple(sizes[c] for c in t)) if a.shape != tuple(sizes[c] for c in t) else a
+                for t, a in zip(ins, arrays)]
         ctx.save_for_backward(*arrays)
-        ctx.terms = (ins, out)
-        return xp_of(arrays[0]).einsum(f"{','.join(ins)}->{out}", *arrays)
+        ctx.spec = spec
+        return xp.einsum(f"{','.join(ins)}->{out}", *full)
 
     @staticmethod
     def backward(ctx, g):
         arrays = ctx.saved_tensors
-        ins, out = ctx.terms
+        ins, out, sizes = ctx.spec
         xp = xp_of(g)
+        full = [xp.broadcast_to(a, tuple(sizes[c] for c in t)) for t, a in zip(ins, arrays)]
         grads = [None]
         for i, term in enumerate(ins):
             if not ctx.needs_input_grad[i + 1]:
                 grads.append(None)
                 continue
-            others = [(t, a) for j, (t, a) in enumerate(zip(ins, arrays)) if j != i]
-            available = set(out).union(*[set(t) for t, _ in others]) if others else set(out)
-            # indices of this operand that appear nowhere else were summed away: broadcast over them
-            kept = "".join(c for c in term if c in available)
-            spec = ",".join([out] + [t for t, _ in others]) + "->" + kept
-            gi = xp.einsum(spec, g, *[a for _, a in others])
-            if kept != term:
-                shape = [arrays[i].shape[term.index(c)] if c in kept else 1 for c in term]
-                order = [kept.index(c) for c in term if c in kept]
-                gi = xp.broadcast_to(gi.transpose(order).reshape(shape), arrays[i].shape)
-            grads.append(gi)
+            others = [(t, a) for j, (t, a) in enumerate(zip(ins, full)) if j != i]
+            unique = "".join(dict.fromkeys(term))
+            available = set(out).union(*[set(t) for t, _ in others])
+            kept = "".join(c for c in unique if c in available)
+            gi = xp.einsum(",".join([out] + [t for t, _ in others]) + "->" + kept, g, *[a for _, a in others])
+            if kept != unique:  # letters summed away in the forward: the gradient is constant along them
+                order = [kept.index(c) for c in unique if c in kept]
+                gi = gi.transpose(order).reshape([sizes[c] if c in kept else 1 for c in unique])
+                gi = xp.broadcast_to(gi, tuple(sizes[c] for c in unique))
+            if unique != term:  # repeated letters: the gradient lives on the diagonal, zeros elsewhere
+                gfull = xp.zeros(tuple(sizes[c] for c in term), dtype=g.dtype)
+                _diagonal_view(xp, gfull, term, unique)[...] = gi
+                gi = gfull
+            shape = arrays[i].shape
+            summed = tuple(k for k, n in enumerate(shape) if n == 1 and gi.shape[k] != 1)
+            if summed:  # the operand was broadcast along these dims
+                gi = gi.sum(axis=summed, keepdims=True)
+            grads.append(gi.astype(g.dtype, copy=False))
         return tuple(grads)
 
 
 def einsum(equation: str, *operands) -> Tensor:
-    """Einstein summation over tensors (explicit '->' or implicit output; no ellipsis or diagonals)."""
+    """Einstein summation as ``torch.einsum``: explicit (``"ij,jk->ik"``) or implicit output, ``...`` for
+    broadcast leading/middle dims (``"...ij,...jk->...ik"``), repeated indices within a term for diagonals
+    and traces (``"ii->i"``, ``"ii"``, ``"bii->b"``), and dims of size 1 broadcast against the same index in
+    other operands. All operands must have the same dtype, as in torch."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    return Einsum.apply(equation, *operands)
+    if not operands:
+        raise ValueError("einsum: expected at least one operand")
+    operands = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in operands)
+    dtypes = {str(t.dtype) for t in operands}
+    if len(dtypes) > 1:
+        raise RuntimeError(f"einsum: expected operands of one dtype, got {', '.join(str(t.dtype) for t in operands)}"
+                           "; convert them first, e.g. with .float()")
+    ins, out, sizes = _parse(equation, [tuple(t.shape) for t in operands])
+    return Einsum.apply((tuple(ins), out, sizes), *operands)

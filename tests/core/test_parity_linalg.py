@@ -111,6 +111,32 @@ EINSUMS = [
     ("ij,kj->ik", [(3, 4), (2, 4)]),
     ("abc,cd,de->abe", [(2, 3, 4), (4, 5), (5, 2)]),
     ("ik,jk->i", [(3, 4), (2, 4)]),  # index j only in the second operand: summed away
+    # ellipsis: broadcast batch dims, implicit outputs, dims in the middle, summed away, 0-d operands
+    ("...ij,...jk->...ik", [(2, 1, 3, 4), (5, 4, 6)]),
+    ("...ij,...jk", [(2, 3, 4), (2, 4, 5)]),
+    ("i...->...i", [(2, 3, 4)]),
+    ("i...j->ji...", [(2, 3, 4, 5)]),
+    ("...ij->ij", [(2, 3, 4)]),
+    ("...,...->...", [(), (3,)]),
+    ("...i,i,...i->...", [(2, 3), (3,), (2, 3)]),
+    ("...i,...i->...", [(3,), (3,)]),
+    # repeated indices: diagonals and traces, also non-adjacent and with other dims
+    ("ii->i", [(3, 3)]),
+    ("ii", [(3, 3)]),
+    ("ii->", [(3, 3)]),
+    ("bii->bi", [(2, 3, 3)]),
+    ("iij->j", [(3, 3, 4)]),
+    ("iji->ij", [(3, 4, 3)]),
+    ("...ii->...i", [(2, 3, 3)]),
+    ("ii,jj->ij", [(3, 3), (2, 2)]),
+    ("ij,jj->i", [(2, 3), (3, 3)]),
+    # size-1 dims broadcast against the same index elsewhere; upper-case indices sort first
+    ("ij,ij->ij", [(1, 3), (2, 3)]),
+    ("ij,ij->i", [(3, 3), (3, 1)]),
+    ("ii,i->i", [(3, 3), (1,)]),
+    ("bA,Ac", [(2, 3), (3, 4)]),
+    ("aB", [(2, 3)]),
+    ("ij,jk->ik", [(0, 3), (3, 4)]),
 ]
 
 
@@ -128,6 +154,30 @@ def test_einsum_partial_requires_grad():
     a, b = arr((3, 4), "c", rng), arr((4, 2), "c", rng)
     check("einsum", lambda x, y: lucid.einsum("ij,jk->ik", x, y), lambda x, y: torch.einsum("ij,jk->ik", x, y),
           a, b, grad_args=[1])
+
+
+@pytest.mark.parametrize("eq,shapes,match", [
+    ("ii->i", [(3, 2)], r"'i' is repeated in term 'ii' of operand 0 \(shape \(3, 2\)\) with different sizes"),
+    ("i->ii", [(3,)], r"output index 'i' appears more than once"),
+    ("i->j", [(3,)], r"output index 'j' does not appear in any input"),
+    ("......i", [(3,)], r"more than one '...'"),
+    ("ijk...", [(2, 3)], r"term 'ijk...' has 3 indices but the operand has shape \(2, 3\)"),
+    ("...i,...i->...", [(2, 3), (4, 3)], r"ellipsis dim has size 4 in operand 1 \(shape \(4, 3\)\) but 2"),
+    ("ij,ij->ij", [(2, 3), (3, 3)], r"index 'i' has size 3 in operand 1"),
+    ("i-j", [(3,)], r"characters other than letters"),
+])
+def test_einsum_errors_where_torch_errs(eq, shapes, match):
+    with pytest.raises(RuntimeError):
+        torch.einsum(eq, *[torch.zeros(s) for s in shapes])
+    with pytest.raises(ValueError, match=match):
+        lucid.einsum(eq, *[lucid.zeros(*s) for s in shapes])
+
+
+def test_einsum_mixed_dtypes_are_refused_as_in_torch():
+    with pytest.raises(RuntimeError):
+        torch.einsum("i,i", torch.arange(3), torch.zeros(3))
+    with pytest.raises(RuntimeError, match="expected operands of one dtype, got int64, float32"):
+        lucid.einsum("i,i", lucid.arange(3), lucid.zeros(3))
 
 
 def test_einsum_bad_equation_errors():
