@@ -72,25 +72,41 @@ class Mean(Function):
 
 
 class Var(Function):
+    """Variance over ``axes`` with Bessel's ``correction``, or its square root (``root``: std).
+
+    Divides by ``N - correction`` as torch does: by 0 when that is <= 0, giving inf (nan where every value
+    equals the mean, e.g. a single element) with torch's warning. std's gradient is 0 where std is 0 (torch's
+    rule), not the 0 * inf = nan of differentiating ``sqrt(var)``.
+    """
+
     @staticmethod
-    def forward(ctx, x, axes, keepdim, correction):
+    def forward(ctx, x, axes, keepdim, correction, root):
         n = 1
         for a in axes:
             n *= x.shape[a]
-        mean = sum_array(x, axes, True) * (1.0 / n) if n else x.mean(axis=axes, keepdims=True)
+        # (an empty reduction has nothing to center: skip the mean NumPy would warn about)
+        mean = sum_array(x, axes, True) * (1.0 / n) if n else x.sum(axis=axes, keepdims=True)
         centered = x - mean
         denom = builtins.max(n - correction, 0)
-        out = sum_array(centered * centered, axes, keepdim) / (denom if denom else np.nan)
-        ctx.save_for_backward(centered)
-        ctx.args = (axes, keepdim, denom)
-        return out.astype(x.dtype, copy=False)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = sum_array(centered * centered, axes, keepdim) / denom
+            if root:
+                out = xp_of(out).sqrt(out)
+        out = out.astype(x.dtype, copy=False)
+        ctx.save_for_backward(centered, out)
+        ctx.args = (axes, keepdim, denom, root)
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        (centered,) = ctx.saved_tensors
-        axes, keepdim, denom = ctx.args
-        g = g if keepdim else xp_of(g).expand_dims(g, axes)
-        return g * centered * (2.0 / denom if denom else np.nan), None, None, None
+        centered, out = ctx.saved_tensors
+        axes, keepdim, denom, root = ctx.args
+        xp = xp_of(g)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if root:  # d sqrt(v) = dv / (2 sqrt(v)), taken as 0 where the std is 0 (as torch)
+                g = xp.where(out == 0, 0, g / (2 * out)).astype(g.dtype, copy=False)
+            g = g if keepdim else xp.expand_dims(g, axes)
+            return g * centered * (2.0 / denom if denom else np.inf), None, None, None, None
 
 
 def _correction(correction, unbiased):
@@ -120,18 +136,41 @@ def var(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
     Positional arguments follow PyTorch's ``var(dim, unbiased, keepdim)``, so ``x.var(0, False)`` is the
     population variance over dim 0 (not keepdim=False); ``x.var(False)`` is the population variance of all
-    elements. Prefer the keywords ``correction=`` and ``keepdim=``.
+    elements. Prefer the keywords ``correction=`` and ``keepdim=``. With ``correction`` >= the number of
+    reduced elements (a dim of size 1 with the default correction) the result is nan or inf, with torch's
+    "degrees of freedom is <= 0" warning.
     """
+    return _var(x, dim, unbiased, keepdim, correction, "var")
+
+
+def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    """Standard deviation: the square root of ``var(...)`` with var's arguments; its gradient is 0 where it is
+    0 (a constant slice), as in torch."""
+    return _var(x, dim, unbiased, keepdim, correction, "std")
+
+
+def _var(x, dim, unbiased, keepdim, correction, name):
     if isinstance(dim, bool):  # var(unbiased) without dim, as torch allows
         dim, unbiased = None, dim
     if x.array.dtype.kind != "f":
         raise RuntimeError(f"var()/std() need a floating point tensor, got dtype {x.dtype}; call .float() first")
-    return Var.apply(x, normalize_dims(dim, x.ndim), keepdim, _correction(correction, unbiased))
+    axes = normalize_dims(dim, x.ndim)
+    correction = _correction(correction, unbiased)
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    if n - correction <= 0:
+        import os  # noqa: PLC0415
+        import sys  # noqa: PLC0415
+        import warnings  # noqa: PLC0415
 
-
-def std(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
-    """Standard deviation: ``var(...).sqrt()`` with var's arguments."""
-    return var(x, dim, unbiased, keepdim, correction=correction).sqrt()
+        # point the warning at the caller's line, past lucid's own frames (Tensor.var -> var -> _var)
+        inside, frame, level = os.path.dirname(os.path.dirname(__file__)), sys._getframe(1), 2
+        while frame is not None and frame.f_code.co_filename.startswith(inside):
+            frame, level = frame.f_back, level + 1
+        warnings.warn(f"{name}(): degrees of freedom is <= 0. Correction should be strictly less than the "
+                      "reduction factor (input numel divided by output numel).", UserWarning, stacklevel=level)
+    return Var.apply(x, axes, keepdim, correction, name == "std")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -108,11 +108,39 @@ def test_var_std_gradcheck(op):
         gradcheck(lambda t: getattr(t, op)(**kw), x)
 
 
+@pytest.mark.filterwarnings("ignore:.*degrees of freedom is")
 @pytest.mark.parametrize("op", ["var", "std"])
 def test_var_std_too_few_elements_gives_nan_or_inf(op):
     """One element with correction 1: torch divides by max(0, N - 1) = 0."""
     x = arr((1, 3), "c", rng_for(op + "1"))
     check(op, lambda t: getattr(t, op)(dim=0), lambda t: getattr(t, op)(dim=0), x, grad=False)
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+@pytest.mark.parametrize("shape,kw", [((3, 1, 4), {"dim": 1}), ((1,), {}), ((3, 1), {"dim": -1, "keepdim": True}),
+                                      ((2, 0, 3), {"dim": 1}), ((0,), {}),
+                                      ((2,), {"correction": 2}), ((3, 2), {"dim": 1, "correction": 2})], ids=str)
+def test_var_std_without_degrees_of_freedom_match_torch(op, shape, kw):
+    """N - correction <= 0: torch divides by 0 (nan for a single element or none, inf otherwise) and warns;
+    lucid gave nan without a warning. Gradients are compared where torch's are consistent (dims of size 1)."""
+    import warnings
+
+    x = arr(shape, "c", rng_for(op + str(shape) + str(kw)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's own copy of the warning
+        check(op, lambda t: getattr(t, op)(**kw), lambda t: getattr(t, op)(**kw), x,
+              grad=kw.get("correction") is None)
+    with pytest.warns(UserWarning, match=rf"^{op}\(\): degrees of freedom is <= 0") as record:
+        getattr(lucid.tensor(x), op)(**kw)
+    assert record[0].filename == __file__  # reported at the caller's line, not inside lucid
+
+
+def test_std_gradient_is_zero_where_std_is_zero():
+    """std of a constant slice is 0 and torch's gradient there is 0; d sqrt(v) at v = 0 gave nan."""
+    x = np.array([[2.0, 2.0, 2.0], [1.0, -1.0, 3.0]], np.float32)
+    check("std", lambda t: t.std(dim=1), lambda t: t.std(dim=1), x)
+    check("std", lambda t: t[:1].std(), lambda t: t[:1].std(), x)
+    check("std", lambda t: t[:1, :1].std(correction=0), lambda t: t[:1, :1].std(correction=0), x)
 
 
 def test_var_of_int_tensor_errors():
