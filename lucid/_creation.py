@@ -109,11 +109,53 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
 
 
 def linspace(start, end, steps: int, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``steps`` values from ``start`` to ``end`` inclusive, as torch.linspace.
+
+    ``start``/``end`` are numbers or 0-d tensors and ``steps`` a non-negative int (or 0-d integer tensor);
+    anything else is refused as torch refuses it (lucid has no complex dtypes, so complex endpoints are refused
+    too). Values are computed as torch computes them: ``step`` in the output dtype, then from both ends
+    (``start + i * step`` for the first half, ``end - (steps - 1 - i) * step`` for the rest) rounded once
+    (torch's CPU kernel uses a fused multiply-add; lucid works in float64), so float32 results equal torch's
+    bit for bit, float16/float64 ones to one unit in the last place of the larger endpoint, and a nan or
+    infinite endpoint gives all nan as in torch (NumPy's linspace keeps the endpoint).
+    """
+    start, end = _linspace_end(start, "start"), _linspace_end(end, "end")
+    if isinstance(steps, Tensor):
+        if steps.ndim != 0 or steps.dtype.kind not in "iu":
+            raise TypeError(f"linspace: steps must be an int or a 0-d integer tensor, got a tensor of dtype "
+                            f"{steps.dtype} and shape {tuple(steps.shape)}")
+        steps = steps.item()
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)):
+        raise TypeError(f"linspace: steps must be an int, got {type(steps).__name__} {steps!r}")
     if steps < 0:
         raise ValueError(f"linspace: steps must be non-negative, got {steps}")
+    dtype = _backend.normalize_dtype(dtype)
     xp = _backend.xp_for(_backend.normalize_device(device))
-    arr = xp.linspace(start, end, steps, dtype=np.float64).astype(_backend.normalize_dtype(dtype))
-    return _make(arr, requires_grad)
+    ct = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)  # integers: truncated, as torch
+    if steps <= 1:
+        arr = xp.full(steps, start, dtype=ct)
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            s, e = ct.type(start), ct.type(end)
+            step = float((e - s) / ct.type(steps - 1))  # in the output dtype, as torch
+            s, e = float(s), float(e)
+            i = xp.arange(steps, dtype=np.float64)
+            arr = xp.where(i < steps // 2, s + i * step, e - (steps - 1 - i) * step)  # float64: one rounding
+    return _make(arr.astype(dtype, copy=False), requires_grad)
+
+
+def _linspace_end(v, name: str):
+    """A linspace endpoint as a Python number (what torch accepts: numbers and 0-d tensors)."""
+    if isinstance(v, Tensor):
+        if v.ndim != 0:
+            raise RuntimeError(f"linspace only supports 0-dimensional start and end tensors, but got {name} with "
+                               f"{v.ndim} dimension(s)")
+        v = v.item()
+    if isinstance(v, (complex, np.complexfloating)):
+        raise TypeError(f"linspace: {name}={v!r} is complex, and lucid has no complex dtypes")
+    if not isinstance(v, (int, float, np.integer, np.floating, np.bool_)):
+        raise TypeError(f"linspace: {name} must be a number or a 0-d tensor, got {type(v).__name__} {v!r:.40}")
+    return v
 
 
 def eye(n: int, m: int | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -97,6 +97,45 @@ def test_linspace(args):
     _same(lucid.linspace(*args, dtype=lucid.float64), torch.linspace(*args, dtype=torch.float64), tol=1e-12)
 
 
+@pytest.mark.parametrize("args", [(-2.5, 9.1, 1001), (1e3, -7.77, 333), (0, 1, 100), (float("nan"), 1, 3),
+                                  (0, float("inf"), 3), (-float("inf"), 0, 1), (True, 1, 3)], ids=str)
+def test_linspace_values_are_torchs(args):
+    """float32 values bit for bit (NumPy's linspace was 1 ulp off in places), nan/inf endpoints all nan."""
+    _same(lucid.linspace(*args), torch.linspace(*args))
+    _same(lucid.linspace(0, 10, 4, dtype=lucid.int64), torch.linspace(0, 10, 4, dtype=torch.int64))
+    _same(lucid.linspace(lucid.tensor(args[0]), lucid.tensor(args[1]), lucid.tensor(args[2])),
+          torch.linspace(torch.tensor(args[0]), torch.tensor(args[1]), torch.tensor(args[2])))
+
+
+@pytest.mark.parametrize("args,error,match", [
+    ((0, 1, -1), ValueError, "steps must be non-negative, got -1"),
+    ((0, 1, 2.5), TypeError, "steps must be an int, got float 2.5"),
+    ((0, 1, True), TypeError, "steps must be an int, got bool"),
+    ((0, 1, "3"), TypeError, "steps must be an int, got str"),
+    ((0, 1, [5]), TypeError, "steps must be an int, got list"),
+    ((0, 1, "t5.0"), TypeError, r"steps must be an int or a 0-d integer tensor, got a tensor of dtype float32"),
+    ((0, 1, "t[5]"), TypeError, r"steps must be an int or a 0-d integer tensor, got .* shape \(1,\)"),
+    (("t[0., 1.]", 1, 5), RuntimeError, r"only supports 0-dimensional start and end tensors, but got start with 1"),
+    ((0, "t[1.]", 5), RuntimeError, r"but got end with 1 dimension"),
+    (("a", 1, 3), TypeError, "start must be a number or a 0-d tensor, got str"),
+    ((0, None, 3), TypeError, "end must be a number or a 0-d tensor, got NoneType"),
+    ((0, 1j, 3), TypeError, r"end=1j is complex, and lucid has no complex dtypes"),  # torch: a complex64 result
+])
+def test_linspace_refuses_what_torch_refuses(args, error, match):
+    def conv(v, lib):
+        if isinstance(v, str) and v.startswith("t"):
+            return lib.tensor(eval(v[1:]))
+        return v
+
+    if match.startswith("end=1j"):
+        assert torch.linspace(*args).dtype == torch.complex64
+    else:
+        with pytest.raises((RuntimeError, TypeError)):  # torch refuses every one of these too
+            torch.linspace(*[conv(v, torch) for v in args])
+    with pytest.raises(error, match=match):
+        lucid.linspace(*[conv(v, lucid) for v in args])
+
+
 @pytest.mark.parametrize("args", [(3,), (2, 4), (4, 2), (0,), (1, 1)], ids=str)
 def test_eye(args):
     _same(lucid.eye(*args), torch.eye(*args))
