@@ -1,0 +1,35 @@
+"""create_model: keyword arguments override a registered variant's architecture (as timm's do), and a
+misspelled argument is a one-line error naming the known ones."""
+import numpy as np
+import pytest
+import timm
+import torch
+
+import lucid
+from lucid.models import create_model
+
+
+@pytest.mark.parametrize("name", ["inception_next_tiny", "inception_next_atto"])
+def test_keyword_arguments_override_the_variant_like_timm(name):
+    """Raised TypeError ("_build() got multiple values for argument 'depths'") before the models' rewrite."""
+    kwargs = dict(depths=[1, 1, 2, 1], dims=[16, 32, 48, 64], num_classes=5)
+    lmodel = create_model(name, **kwargs)
+    tmodel = timm.create_model(name, **kwargs)
+    lshapes = {k: tuple(v.shape) for k, v in lmodel.state_dict().items()}
+    tshapes = {k: tuple(v.shape) for k, v in tmodel.state_dict().items()}
+    assert lshapes == tshapes  # the same architecture, the variant's token mixer (band kernel) kept
+    lmodel.load_state_dict({k: lucid.tensor(v.detach().numpy()) for k, v in tmodel.state_dict().items()})
+    lmodel.eval()
+    tmodel.eval()
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    with torch.no_grad():
+        expected = tmodel(torch.from_numpy(x)).numpy()
+    with lucid.no_grad():
+        got = lmodel(lucid.tensor(x)).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_misspelled_argument_names_the_known_ones():
+    with pytest.raises(TypeError, match=r"create_model\('inception_next_tiny'\): unknown argument 'depth'\. "
+                                        r"Did you mean 'depths'\? inception_next_tiny takes: .*dims"):
+        create_model("inception_next_tiny", depth=[1, 1, 1, 1])
