@@ -2,26 +2,22 @@
 misspelled argument is a one-line error naming the known ones."""
 import numpy as np
 import pytest
-import timm
 import torch
 
 import lucid
 from lucid.models import create_model
 
+from .test_inception_next import _input, _pair
+
 
 @pytest.mark.parametrize("name", ["inception_next_tiny", "inception_next_atto"])
 def test_keyword_arguments_override_the_variant_like_timm(name):
     """Raised TypeError ("_build() got multiple values for argument 'depths'") before the models' rewrite."""
-    kwargs = dict(depths=[1, 1, 2, 1], dims=[16, 32, 48, 64], num_classes=5)
-    lmodel = create_model(name, **kwargs)
-    tmodel = timm.create_model(name, **kwargs)
-    lshapes = {k: tuple(v.shape) for k, v in lmodel.state_dict().items()}
-    tshapes = {k: tuple(v.shape) for k, v in tmodel.state_dict().items()}
-    assert lshapes == tshapes  # the same architecture, the variant's token mixer (band kernel) kept
-    lmodel.load_state_dict({k: lucid.tensor(v.detach().numpy()) for k, v in tmodel.state_dict().items()})
+    tmodel, lmodel = _pair(name, depths=[1, 1, 2, 1], dims=[16, 32, 48, 64], num_classes=5)  # loads timm's weights
+    assert sum(p.numel() for p in lmodel.parameters()) == sum(p.numel() for p in tmodel.parameters())
     lmodel.eval()
     tmodel.eval()
-    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    x = _input((2, 3, 32, 32))
     with torch.no_grad():
         expected = tmodel(torch.from_numpy(x)).numpy()
     with lucid.no_grad():
