@@ -32,19 +32,16 @@ class _RemovableHandle:
         self.remove()
 
 
-
 def _dtype_problem(value, dtype) -> str | None:
     """Why ``value`` (a Tensor, array or nested list) cannot be copied into a tensor of ``dtype``, or None."""
-    arr = value.array if isinstance(value, Tensor) else value
-    if not hasattr(arr, "dtype"):
-        arr = np.asarray(arr)
+    arr = value.array if isinstance(value, Tensor) else _backend.as_array(value)
     src = np.dtype(arr.dtype)
     if src.kind == "f" and dtype.kind == "f" or src.kind == "b" and dtype.kind == "b" or src == dtype:
         return None
     if src.kind in "iu" and dtype.kind in "iu":
         if arr.size == 0 or np.can_cast(src, dtype):
             return None
-        lo, hi = int(arr.min()), int(arr.max())
+        lo, hi = (int(_backend.to_device(v, "cpu")) for v in (arr.min(), arr.max()))  # an explicit read
         info = np.iinfo(dtype)
         if info.min <= lo and hi <= info.max:
             return None

@@ -143,12 +143,23 @@ def _parse(equation: str, shapes: list) -> tuple[list, str, dict]:
     return resolved, out, sizes
 
 
-def _diagonal_view(xp, a, term: str, unique: str):
-    """The (writeable) view of ``a`` that holds its diagonal over repeated letters of ``term``: dims in the
-    order of ``unique``, each repeated letter's dims walked together."""
-    strides = [sum(a.strides[k] for k, c in enumerate(term) if c == u) for u in unique]
-    shape = [a.shape[term.index(u)] for u in unique]
-    return xp.lib.stride_tricks.as_strided(a, shape=shape, strides=strides)
+def _onto_diagonal(xp, gu, term: str, unique: str, sizes: dict):
+    """The array of ``term``'s shape that holds ``gu`` (indexed by ``unique``, the distinct letters of
+    ``term``) on its diagonal over repeated letters and zeros elsewhere: ``gu[i, j] * eye[i, k]`` for
+    ``"iji"``, one einsum with an identity matrix per repeated occurrence (no strided views, so it runs the
+    same on CuPy)."""
+    spare = iter(c for c in _LETTERS if c not in unique)
+    out, eyes, seen = [], [], set()
+    for c in term:
+        if c in seen:
+            k = next(spare)
+            out.append(k)
+            eyes.append(c + k)
+        else:
+            seen.add(c)
+            out.append(c)
+    identities = [xp.eye(sizes[e[0]], dtype=gu.dtype) for e in eyes]
+    return xp.einsum(",".join([unique] + eyes) + "->" + "".join(out), gu, *identities)
 
 
 class Einsum(Function):
@@ -188,9 +199,7 @@ class Einsum(Function):
                 gi = gi.transpose(order).reshape([sizes[c] if c in kept else 1 for c in unique])
                 gi = xp.broadcast_to(gi, tuple(sizes[c] for c in unique))
             if unique != term:  # repeated letters: the gradient lives on the diagonal, zeros elsewhere
-                gfull = xp.zeros(tuple(sizes[c] for c in term), dtype=g.dtype)
-                _diagonal_view(xp, gfull, term, unique)[...] = gi
-                gi = gfull
+                gi = _onto_diagonal(xp, gi, term, unique, sizes)
             shape = arrays[i].shape
             summed = tuple(k for k, n in enumerate(shape) if n == 1 and gi.shape[k] != 1)
             if summed:  # the operand was broadcast along these dims
@@ -208,7 +217,8 @@ def einsum(equation: str, *operands) -> Tensor:
         operands = tuple(operands[0])
     if not operands:
         raise ValueError("einsum: expected at least one operand")
-    operands = tuple(t if isinstance(t, Tensor) else Tensor(t) for t in operands)
+    device = next((t.device for t in operands if isinstance(t, Tensor)), None)
+    operands = tuple(t if isinstance(t, Tensor) else Tensor(t, device=device) for t in operands)
     dtypes = {str(t.dtype) for t in operands}
     if len(dtypes) > 1:
         raise RuntimeError(f"einsum: expected operands of one dtype, got {', '.join(str(t.dtype) for t in operands)}"

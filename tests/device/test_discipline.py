@@ -108,6 +108,16 @@ def test_load_state_dict_with_raw_arrays(gpu):
             close(dst.weight, src.weight, f"{device} model from raw arrays")
 
 
+def test_load_state_dict_checks_integer_ranges_on_the_device(gpu):
+    """The range check of an int64 value loaded into a narrower integer buffer reads min/max explicitly."""
+    m = nn.Module()
+    m.register_buffer("small", lucid.zeros(2, dtype=lucid.int8, device="gpu"))
+    m.load_state_dict({"small": gpu.xp.asarray(np.array([-5, 7]))})
+    assert m.small.cpu().numpy().tolist() == [-5, 7]
+    with pytest.raises(RuntimeError, match=r"small: checkpoint values \[0, 300\] do not fit"):
+        m.load_state_dict({"small": lucid.tensor([0, 300], device="gpu")})
+
+
 # -- constants of the losses --------------------------------------------------------------------------------
 def test_loss_constants_on_another_device_are_clear_errors(gpu):
     x, t = lucid.randn(4, 3, device="gpu"), lucid.rand(4, 3, device="gpu")
